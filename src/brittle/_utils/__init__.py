@@ -1,0 +1,1 @@
+"""Small shared helpers: seeding, devices, atomic writes, progress bars, statistics."""

@@ -1,0 +1,187 @@
+"""The :class:`Classifier` wrapper: one object that carries a model and the facts about it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from brittle.errors import ModelError
+
+
+class Classifier(nn.Module):
+    """Wrap any ``nn.Module`` so that it takes images in ``bounds`` and returns logits.
+
+    The classifier owns normalization (``mean``/``std`` per channel, applied inside
+    :meth:`forward`), the input bounds, the input shape ``(C, H, W)``, the class names and named
+    feature layers. Attacks and metrics therefore always work in pixel space.
+
+    Feature layers are module paths from ``named_modules()``; ``"path:input"`` takes the module's
+    input instead of its output. Two aliases are always available: ``penultimate`` (the input of
+    the last ``nn.Linear``) and ``last_conv`` (the output of the last ``nn.Conv2d``).
+
+    Args:
+        model: The network; it receives normalized images and returns logits ``(N, K)``.
+        input_shape: ``(C, H, W)`` of one image.
+        num_classes: Number of logits; inferred with one forward pass if omitted.
+        mean: Per-channel mean subtracted before the model (``None``: no normalization).
+        std: Per-channel standard deviation divided out before the model.
+        bounds: The valid pixel range, ``(0, 1)`` by default.
+        class_names: Names of the classes, ``str(i)`` by default.
+        feature_layers: Extra aliases, name to module path.
+        card: Free-form facts (architecture, recipe, ...) saved with checkpoints.
+
+    Example:
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+        >>> clf = Classifier(net, input_shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,))
+        >>> clf(torch.rand(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, model: nn.Module, *, input_shape: Sequence[int],
+                 num_classes: int | None = None, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None, bounds: tuple[float, float] = (0.0, 1.0),
+                 class_names: Sequence[str] | None = None,
+                 feature_layers: Mapping[str, str] | None = None,
+                 card: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        if len(input_shape) != 3:
+            raise ModelError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
+        self.model = model
+        self.input_shape: tuple[int, int, int] = tuple(int(s) for s in input_shape)  # type: ignore[assignment]
+        channels = self.input_shape[0]
+        self.register_buffer("mean", _channel_vector(mean, 0.0, channels, "mean"))
+        self.register_buffer("std", _channel_vector(std, 1.0, channels, "std"))
+        if torch.any(self.std <= 0):
+            raise ModelError("std must be positive")
+        if not bounds[0] < bounds[1]:
+            raise ModelError(f"bounds must be (low, high) with low < high, got {bounds}")
+        self.bounds = (float(bounds[0]), float(bounds[1]))
+        self.normalize = mean is not None or std is not None
+        self.num_classes = num_classes if num_classes is not None else self._infer_num_classes()
+        names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
+        if len(names) != self.num_classes:
+            raise ModelError(f"{len(names)} class names for a model with {self.num_classes} outputs")
+        self.class_names = tuple(names)
+        self.feature_layers = dict(feature_layers or {})
+        self.card: dict[str, Any] = dict(card or {})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, K)`` for images ``x`` of shape ``(N, C, H, W)`` in ``bounds``."""
+        if self.normalize:
+            x = (x - self.mean[None, :, None, None]) / self.std[None, :, None, None]
+        return self.model(x)
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.parameters():
+            return tensor.device
+        return self.mean.device
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a one-line :class:`ModelError` unless ``x`` is a float ``(N, C, H, W)`` batch of
+        this classifier's shape."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise ModelError(f"model expects images of shape (N, {', '.join(map(str, self.input_shape))}), "
+                             f"got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ModelError(f"images must be floating point in {self.bounds}, got {x.dtype}")
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[Classifier]:
+        """Put every submodule in eval mode, and restore each one's own mode afterwards."""
+        modes = [(m, m.training) for m in self.modules()]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for module, mode in modes:
+                module.training = mode
+
+    @torch.no_grad()
+    def predict_logits(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
+        """Logits for ``x`` in eval mode, in batches, on the classifier's device (returned there)."""
+        self.check_input(x)
+        with self.evaluating():
+            chunks = [self(x[i:i + batch_size].to(self.device)) for i in range(0, len(x), batch_size)]
+        return torch.cat(chunks) if chunks else torch.empty(0, self.num_classes, device=self.device)
+
+    def features(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Run one forward pass and return the activations of the named ``layers``.
+
+        Returns a dict from each requested name to its activation (unflattened), plus
+        ``"logits"``. Gradients flow unless called under ``torch.no_grad()``.
+        """
+        captured: dict[str, torch.Tensor] = {}
+        handles = []
+        modules = dict(self.model.named_modules())
+        try:
+            for name in layers:
+                path, take_input = self._resolve_layer(name)
+                if path not in modules:
+                    raise ModelError(f"no layer {path!r}; layers: {', '.join(m for m in modules if m)}")
+                handles.append(modules[path].register_forward_hook(_capture(captured, name, take_input)))
+            captured["logits"] = self(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return captured
+
+    def _resolve_layer(self, name: str) -> tuple[str, bool]:
+        spec = self.feature_layers.get(name) or self._default_aliases().get(name) or name
+        path, _, part = spec.partition(":")
+        return path, part == "input"
+
+    def _default_aliases(self) -> dict[str, str]:
+        aliases: dict[str, str] = {}
+        for path, module in self.model.named_modules():
+            if isinstance(module, nn.Linear):
+                aliases["penultimate"] = f"{path}:input"
+            elif isinstance(module, nn.Conv2d):
+                aliases["last_conv"] = path
+        return aliases
+
+    def _infer_num_classes(self) -> int:
+        probe = torch.full((1, *self.input_shape), 0.5, device=self.mean.device)
+        for tensor in self.model.parameters():
+            probe = probe.to(tensor.device)
+            break
+        with self.evaluating(), torch.no_grad():
+            try:
+                out = self(probe)
+            except RuntimeError as exc:
+                raise ModelError(f"model does not accept inputs of shape {self.input_shape}: "
+                                 f"{str(exc).splitlines()[0]}") from None
+        if out.ndim != 2:
+            raise ModelError(f"model must return logits (N, K), got shape {tuple(out.shape)}")
+        return int(out.shape[1])
+
+
+def as_classifier(model: nn.Module | Classifier, **facts: Any) -> Classifier:
+    """Return ``model`` if it is already a :class:`Classifier`, else wrap it with ``facts``."""
+    if isinstance(model, Classifier):
+        return model
+    if "input_shape" not in facts:
+        raise ModelError("a bare nn.Module needs input_shape=(C, H, W) to become a Classifier")
+    return Classifier(model, **facts)
+
+
+def _channel_vector(values: Sequence[float] | None, default: float, channels: int,
+                    what: str) -> torch.Tensor:
+    if values is None:
+        return torch.full((channels,), default)
+    vec = torch.as_tensor(list(values), dtype=torch.float32).flatten()
+    if vec.numel() == 1:
+        vec = vec.expand(channels).clone()
+    if vec.numel() != channels:
+        raise ModelError(f"{what} has {vec.numel()} values for {channels} channels")
+    return vec
+
+
+def _capture(store: dict[str, torch.Tensor], name: str, take_input: bool) -> Any:
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        store[name] = inputs[0] if take_input else output
+    return hook
