@@ -56,7 +56,8 @@ def project_l1_ball(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     cumsum = sorted_abs.cumsum(dim=1)
     ranks = torch.arange(1, flat.shape[1] + 1, device=delta.device, dtype=delta.dtype)
     cond = sorted_abs - (cumsum - eps[:, None]) / ranks > 0
-    rho = cond.to(torch.int64).cumsum(dim=1).argmax(dim=1, keepdim=True)  # last index where cond holds
+    # the last index where cond holds
+    rho = cond.to(torch.int64).cumsum(dim=1).argmax(dim=1, keepdim=True)
     theta = ((cumsum.gather(1, rho) - eps[:, None]) / (rho + 1).to(delta.dtype)).clamp_min(0)
     projected = torch.sign(flat) * (abs_flat - theta).clamp_min(0)
     return torch.where(inside[:, None], flat, projected).view_as(delta)

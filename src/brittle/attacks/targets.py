@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 
@@ -23,8 +22,8 @@ class RandomTarget:
     """A uniformly random class other than the true one, drawn from the attack's seed."""
 
 
-TargetSpec = Union[None, int, torch.Tensor, str, LeastLikely, RandomTarget,
-                   Callable[[torch.Tensor], torch.Tensor]]
+TargetSpec = (None | int | torch.Tensor | str | LeastLikely | RandomTarget
+              | Callable[[torch.Tensor], torch.Tensor])
 
 
 def parse_target(spec: TargetSpec) -> TargetSpec:
@@ -67,8 +66,10 @@ def resolve_target(spec: TargetSpec, clean_logits: torch.Tensor, labels: torch.T
         target = torch.full_like(labels, spec)
     elif isinstance(spec, torch.Tensor):
         target = spec.to(device=labels.device, dtype=torch.int64)
-    else:
+    elif callable(spec):
         target = torch.as_tensor(spec(clean_logits), device=labels.device).to(torch.int64)
+    else:
+        raise BrittleError(f"unsupported target specification {spec!r}")
     return _checked(target, labels, k)
 
 

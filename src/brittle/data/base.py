@@ -35,9 +35,11 @@ class ImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4:
-            raise DataError(f"{self.name}: images must be (N, C, H, W), got {tuple(self.images.shape)}")
+            raise DataError(f"{self.name}: images must be (N, C, H, W), "
+                            f"got {tuple(self.images.shape)}")
         if self.images.dtype not in (torch.uint8, torch.float32):
-            raise DataError(f"{self.name}: images must be uint8 or float32, got {self.images.dtype}")
+            raise DataError(f"{self.name}: images must be uint8 or float32, "
+                            f"got {self.images.dtype}")
         if self.labels.shape != (self.images.shape[0],):
             raise DataError(f"{self.name}: {self.images.shape[0]} images but labels of shape "
                             f"{tuple(self.labels.shape)}")
@@ -62,7 +64,8 @@ class ImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def tensors(self, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def tensors(self, device: torch.device | str | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         """All images as float32 in [0, 1] and all labels, optionally moved to ``device``."""
         return self._to_float(self.images.to(device)), self.labels.to(device)
 

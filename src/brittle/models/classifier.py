@@ -41,6 +41,9 @@ class Classifier(nn.Module):
         torch.Size([2, 10])
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, model: nn.Module, *, input_shape: Sequence[int],
                  num_classes: int | None = None, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, bounds: tuple[float, float] = (0.0, 1.0),
@@ -62,9 +65,11 @@ class Classifier(nn.Module):
         self.bounds = (float(bounds[0]), float(bounds[1]))
         self.normalize = mean is not None or std is not None
         self.num_classes = num_classes if num_classes is not None else self._infer_num_classes()
-        names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
+        names = (list(class_names) if class_names is not None
+                 else [str(i) for i in range(self.num_classes)])
         if len(names) != self.num_classes:
-            raise ModelError(f"{len(names)} class names for a model with {self.num_classes} outputs")
+            raise ModelError(f"{len(names)} class names for a model with "
+                             f"{self.num_classes} outputs")
         self.class_names = tuple(names)
         self.feature_layers = dict(feature_layers or {})
         self.card: dict[str, Any] = dict(card or {})
@@ -85,8 +90,8 @@ class Classifier(nn.Module):
         """Raise a one-line :class:`ModelError` unless ``x`` is a float ``(N, C, H, W)`` batch of
         this classifier's shape."""
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
-            raise ModelError(f"model expects images of shape (N, {', '.join(map(str, self.input_shape))}), "
-                             f"got {tuple(x.shape)}")
+            shape = ", ".join(map(str, self.input_shape))
+            raise ModelError(f"model expects images of shape (N, {shape}), got {tuple(x.shape)}")
         if not x.is_floating_point():
             raise ModelError(f"images must be floating point in {self.bounds}, got {x.dtype}")
 
@@ -103,10 +108,12 @@ class Classifier(nn.Module):
 
     @torch.no_grad()
     def predict_logits(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
-        """Logits for ``x`` in eval mode, in batches, on the classifier's device (returned there)."""
+        """Logits for ``x`` in eval mode, in batches, on the classifier's device (returned there).
+        """
         self.check_input(x)
         with self.evaluating():
-            chunks = [self(x[i:i + batch_size].to(self.device)) for i in range(0, len(x), batch_size)]
+            chunks = [self(x[i:i + batch_size].to(self.device))
+                      for i in range(0, len(x), batch_size)]
         return torch.cat(chunks) if chunks else torch.empty(0, self.num_classes, device=self.device)
 
     def features(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -122,8 +129,10 @@ class Classifier(nn.Module):
             for name in layers:
                 path, take_input = self._resolve_layer(name)
                 if path not in modules:
-                    raise ModelError(f"no layer {path!r}; layers: {', '.join(m for m in modules if m)}")
-                handles.append(modules[path].register_forward_hook(_capture(captured, name, take_input)))
+                    known = ", ".join(m for m in modules if m)
+                    raise ModelError(f"no layer {path!r}; layers: {known}")
+                hook = _capture(captured, name, take_input)
+                handles.append(modules[path].register_forward_hook(hook))
             captured["logits"] = self(x)
         finally:
             for handle in handles:

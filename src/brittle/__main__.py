@@ -1,0 +1,5 @@
+"""``python -m brittle`` runs the command line."""
+
+from brittle.cli.main import main
+
+raise SystemExit(main())

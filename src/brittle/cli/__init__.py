@@ -1,0 +1,1 @@
+"""The ``brittle`` command line."""
