@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# One intra-op thread per test process: pytest-xdist already runs one worker per core, and
+# oversubscribed threads on two shared cores more than double the suite's wall time.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
+import torch
+
+torch.set_num_threads(1)
 
 
 def real_data_dir() -> Path:

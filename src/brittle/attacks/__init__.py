@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
+# Attack modules register themselves on import; one line per module.
+from brittle.attacks import apgd as _apgd  # noqa: F401
+from brittle.attacks import autoattack as _autoattack  # noqa: F401
+from brittle.attacks import bim as _bim  # noqa: F401
+from brittle.attacks import cw as _cw  # noqa: F401
+from brittle.attacks import deepfool as _deepfool  # noqa: F401
+from brittle.attacks import fab as _fab  # noqa: F401
+from brittle.attacks import fgsm as _fgsm  # noqa: F401
+from brittle.attacks import mifgsm as _mifgsm  # noqa: F401
+from brittle.attacks import square as _square  # noqa: F401
 from brittle.attacks.base import Attack, AttackContext, AttackResult
 from brittle.attacks.pgd import PGD
 from brittle.attacks.registry import ATTACKS
 from brittle.attacks.targets import LeastLikely, RandomTarget, TargetSpec, parse_target
-
-# Attack modules register themselves on import; one line per module.
 
 
 def create(name: str, /, **kwargs: Any) -> Attack:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, final
 
@@ -19,12 +19,22 @@ import torch
 from torch import nn
 
 from brittle._utils.stats import Rate
-from brittle.attacks.functional import NORMS, Norm, attack_loss, is_adversarial, lp_norm, project
+from brittle.attacks.functional import (
+    NORMS,
+    Norm,
+    attack_loss,
+    inside,
+    is_adversarial,
+    lp_norm,
+    project,
+)
 from brittle.attacks.targets import TargetSpec, resolve_target
 from brittle.errors import BrittleError
 from brittle.models.classifier import Classifier, as_classifier
 
 LossKind = Literal["ce", "dlr", "margin"]
+LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+"""A custom per-sample loss ``(logits, labels, target) -> (N,)`` that the attacker maximizes."""
 
 
 @dataclass
@@ -43,6 +53,8 @@ class AttackResult:
         norms: ``(N,)`` perturbation size in the attack's norm.
         eps, norm, attack, params: the threat model and settings.
         queries: ``(N,)`` model queries per sample, for score-based attacks.
+        info: Extra per-sample facts ``(N,)`` an attack reports (e.g. AutoAttack's
+            ``broken_by``); the attack's docstring says what each key means.
     """
 
     x_adv: torch.Tensor
@@ -58,6 +70,7 @@ class AttackResult:
     attack: str
     params: dict[str, Any] = field(default_factory=dict)
     queries: torch.Tensor | None = None
+    info: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def clean_correct(self) -> torch.Tensor:
@@ -78,11 +91,18 @@ class AttackResult:
 
 
 class AttackContext:
-    """What an attack's search sees: the frozen classifier, the clean batch and its goal."""
+    """What an attack's search sees: the frozen classifier, the clean batch and its goal.
+
+    ``clean_logits`` ``(N, K)`` are the logits on ``x`` (``None`` when the caller did not
+    compute them); ``info`` collects per-sample tensors that end up in ``AttackResult.info``.
+    A search may set ``candidate_logits`` ``(N, K)`` to the logits of the images it returns;
+    the base class then skips its final forward pass if those images are inside the eps ball
+    and the bounds (otherwise it projects them and recomputes).
+    """
 
     def __init__(self, classifier: Classifier, x: torch.Tensor, labels: torch.Tensor,
                  target: torch.Tensor | None, eps: float, norm: Norm,
-                 generator: torch.Generator) -> None:
+                 generator: torch.Generator, clean_logits: torch.Tensor | None = None) -> None:
         self.classifier = classifier
         self.x = x
         self.labels = labels
@@ -92,22 +112,27 @@ class AttackContext:
         self.bounds = classifier.bounds
         self.generator = generator
         self.forward_count = 0
+        self.clean_logits = clean_logits
+        self.info: dict[str, torch.Tensor] = {}
+        self.candidate_logits: torch.Tensor | None = None
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         self.forward_count += len(x)
         return self.classifier(x)
 
     def loss_and_grad(self, x_adv: torch.Tensor, labels: torch.Tensor,
-                      target: torch.Tensor | None, kind: LossKind = "ce",
+                      target: torch.Tensor | None, kind: LossKind | LossFn = "ce",
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-sample loss ``(N,)``, logits ``(N, K)`` and the input gradient of the summed loss.
 
-        Only the input gets a gradient: parameters are frozen for the whole attack.
+        ``kind`` names a loss of :func:`attack_loss` or is a :data:`LossFn`. Only the input gets
+        a gradient: parameters are frozen for the whole attack.
         """
         x_adv = x_adv.detach().requires_grad_(True)
         with torch.enable_grad():
             logits = self.logits(x_adv)
-            loss = attack_loss(logits, labels, target, kind)
+            loss = (kind(logits, labels, target) if callable(kind)
+                    else attack_loss(logits, labels, target, kind))
             (grad,) = torch.autograd.grad(loss.sum(), x_adv)
         return loss.detach(), logits.detach(), grad.detach()
 
@@ -173,20 +198,23 @@ class Attack(ABC):
             tgt = resolve_target(target, clean_logits, y, generator=generator)
             if tgt is not None and not self.targeted_ok:
                 raise BrittleError(f"{self.name} is an untargeted attack")
-            ctx = AttackContext(clf, x, y, tgt, self.eps, self.norm, generator)
+            ctx = AttackContext(clf, x, y, tgt, self.eps, self.norm, generator, clean_logits)
             x_adv, step = self._search(ctx)
-            x_adv = ctx.project(x_adv.detach(), x)
-            with torch.no_grad():
-                logits = clf(x_adv)
+            x_adv, logits = x_adv.detach(), ctx.candidate_logits
+            if logits is None or not inside(x_adv, x, self.eps, self.norm, clf.bounds):
+                x_adv = ctx.project(x_adv, x)
+                with torch.no_grad():
+                    logits = clf(x_adv)
         success = is_adversarial(logits, y, tgt)
         clean_success = is_adversarial(clean_logits, y, tgt)
         step = torch.where(clean_success, torch.zeros_like(step), step)
         step = torch.where(success, step.clamp_min(0), torch.full_like(step, -1))
+        queries = self._queries(ctx)
         return AttackResult(x_adv=x_adv, success=success, success_step=step, logits=logits,
                             clean_logits=clean_logits, labels=y, target=tgt,
                             norms=lp_norm(x_adv - x, self.norm), eps=self.eps, norm=self.norm,
                             attack=self.name, params=self.settings(),
-                            queries=self._queries(ctx))
+                            queries=queries, info=ctx.info)
 
     @abstractmethod
     def _search(self, ctx: AttackContext) -> tuple[torch.Tensor, torch.Tensor]:

@@ -44,6 +44,15 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float | torch.Tensor, nor
     return torch.clamp(x + delta, bounds[0], bounds[1])
 
 
+def inside(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: Norm,
+           bounds: tuple[float, float], *, rtol: float = 1e-6) -> bool:
+    """Whether every sample of ``x_adv`` lies in the bounds and within ``eps`` of ``x`` (up to
+    float rounding, ``rtol`` relative)."""
+    low, high = bounds
+    in_bounds = bool((x_adv >= low).all()) and bool((x_adv <= high).all())
+    return in_bounds and bool((lp_norm(x_adv - x, norm) <= eps * (1 + rtol) + rtol).all())
+
+
 def project_l1_ball(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """Euclidean projection of each sample of ``delta`` onto the L1 ball of radius ``eps`` ``(N,)``
     (Duchi et al. 2008, "Efficient projections onto the l1-ball", sort-based algorithm)."""

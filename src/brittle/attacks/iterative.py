@@ -8,7 +8,10 @@ Restarts only see the samples that every previous restart failed on.
 
 from __future__ import annotations
 
+import contextlib
 from abc import abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -18,6 +21,27 @@ from brittle.attacks.functional import Norm, attack_loss, is_adversarial
 from brittle.errors import BrittleError
 
 State = dict[str, torch.Tensor]
+
+
+@dataclass
+class _Kept:
+    """Per-sample iterate kept so far, its score, logits and first success step."""
+
+    x: torch.Tensor
+    score: torch.Tensor
+    logits: torch.Tensor
+    first: torch.Tensor
+
+    @classmethod
+    def start(cls, x: torch.Tensor, num_classes: int) -> _Kept:
+        n = len(x)
+        return cls(x.clone(), torch.full((n,), float("-inf"), device=x.device),
+                   torch.full((n, num_classes), float("nan"), device=x.device),
+                   torch.full((n,), -1, dtype=torch.int64, device=x.device))
+
+    def put(self, where: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) -> None:
+        self.x[where] = x
+        self.logits[where] = logits
 
 
 class IterativeAttack(Attack):
@@ -35,6 +59,8 @@ class IterativeAttack(Attack):
         keep: ``best`` returns the first adversarial iterate, or else the highest-loss one;
             ``last`` returns the final iterate (what adversarial training uses).
     """
+
+    _warm: torch.Tensor | None = None  # set only inside warm_start()
 
     def __init__(self, *, eps: float, norm: Norm = "linf", steps: int = 10,
                  step_size: float | None = None, restarts: int = 1, random_start: bool = True,
@@ -54,21 +80,38 @@ class IterativeAttack(Attack):
 
     def _search(self, ctx: AttackContext) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(ctx.x)
-        best = ctx.x.clone()
-        best_loss = torch.full((n,), float("-inf"), device=ctx.x.device)
-        first = torch.full((n,), -1, dtype=torch.int64, device=ctx.x.device)
-        for _ in range(self.restarts):
-            idx = torch.nonzero(first < 0).flatten() if self.early_stop else torch.arange(n)
+        kept = _Kept.start(ctx.x, ctx.classifier.num_classes)
+        warm = self._warm.to(ctx.x.device) if self._warm is not None else None
+        if warm is not None and warm.shape != ctx.x.shape:
+            raise BrittleError(f"warm start of shape {tuple(warm.shape)} for images of shape "
+                               f"{tuple(ctx.x.shape)}")
+        for r in range(self.restarts):
+            idx = torch.nonzero(kept.first < 0).flatten() if self.early_stop else torch.arange(n)
             if idx.numel() == 0:
                 break
-            self._run_once(ctx, idx.to(ctx.x.device), best, best_loss, first)
-        return best, first
+            idx = idx.to(ctx.x.device)
+            init = warm[idx] if warm is not None and r == 0 else None
+            self._run_once(ctx, idx, kept, init=init)
+        if not torch.isnan(kept.logits).any():
+            ctx.candidate_logits = kept.logits
+        return kept.x, kept.first
 
-    def _run_once(self, ctx: AttackContext, idx: torch.Tensor, best: torch.Tensor,
-                  best_loss: torch.Tensor, first: torch.Tensor) -> None:
+    @contextlib.contextmanager
+    def warm_start(self, x_init: torch.Tensor) -> Iterator[None]:
+        """Within the block, calls start their first restart from ``x_init`` ``(N, C, H, W)``
+        (projected onto the eps ball) instead of :meth:`_start`; robustness curves use it to
+        continue from an adversarial found at a larger budget."""
+        self._warm = x_init.detach()
+        try:
+            yield
+        finally:
+            self._warm = None
+
+    def _run_once(self, ctx: AttackContext, idx: torch.Tensor, kept: _Kept, *,
+                  init: torch.Tensor | None = None) -> None:
         x0, y = ctx.x[idx], ctx.labels[idx]
         tgt = ctx.target[idx] if ctx.target is not None else None
-        x_adv = ctx.project(self._start(ctx, x0), x0)
+        x_adv = ctx.project(self._start(ctx, x0) if init is None else init, x0)
         state = self._new_state(x0)
         for t in range(self.steps + 1):
             if t < self.steps:
@@ -78,7 +121,7 @@ class IterativeAttack(Attack):
                     logits = ctx.logits(x_adv)
                 loss = attack_loss(logits, y, tgt, self.loss)
             adv = is_adversarial(logits, y, tgt)
-            self._record(t, idx, x_adv, loss, adv, best, best_loss, first, last=t == self.steps)
+            self._record(t, idx, x_adv, logits, loss, adv, kept, last=t == self.steps)
             if self.early_stop:
                 keep = ~adv
                 idx, x0, y, x_adv = idx[keep], x0[keep], y[keep], x_adv[keep]
@@ -91,20 +134,20 @@ class IterativeAttack(Attack):
             if t < self.steps:
                 x_adv = ctx.project(self._step(ctx, x_adv, grad, x0, state, t), x0)
 
-    def _record(self, t: int, idx: torch.Tensor, x_adv: torch.Tensor, loss: torch.Tensor,
-                adv: torch.Tensor, best: torch.Tensor, best_loss: torch.Tensor,
-                first: torch.Tensor, *, last: bool) -> None:
-        newly = adv & (first[idx] < 0)
-        first[idx[newly]] = t
+    def _record(self, t: int, idx: torch.Tensor, x_adv: torch.Tensor, logits: torch.Tensor,
+                loss: torch.Tensor, adv: torch.Tensor, kept: _Kept, *, last: bool) -> None:
+        newly = adv & (kept.first[idx] < 0)
+        kept.first[idx[newly]] = t
         if self.keep == "last":
-            if last:
-                best[idx] = x_adv
+            # with early stopping an adversarial sample leaves now: its last iterate is this one
+            write = torch.ones_like(adv) if last else adv
+            kept.put(idx[write], x_adv[write], logits[write])
             return
         # adversarial iterates beat any loss; among the rest keep the highest loss
         score = torch.where(adv, torch.full_like(loss, float("inf")), loss)
-        improve = (score > best_loss[idx]) & ~(first[idx] >= 0) | newly
-        best[idx[improve]] = x_adv[improve]
-        best_loss[idx[improve]] = score[improve]
+        improve = (score > kept.score[idx]) & ~(kept.first[idx] >= 0) | newly
+        kept.put(idx[improve], x_adv[improve], logits[improve])
+        kept.score[idx[improve]] = score[improve]
 
     def _start(self, ctx: AttackContext, x0: torch.Tensor) -> torch.Tensor:
         """Starting point: uniform in the Linf box, or a random direction for L2/L1."""

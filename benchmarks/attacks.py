@@ -1,0 +1,195 @@
+"""Attack throughput: brittle PGD against a hand-written loop and the peer libraries.
+
+Runs in one process on the same model, data and settings, and prints images/s and the ratio to
+a hand-written ``torch.autograd.grad`` PGD loop. Also measures what only brittle does: per-sample
+early stopping (against full-length PGD, at the same robust accuracy) and an 8-budget robustness
+curve from one run (against one run per budget).
+
+    python benchmarks/attacks.py --data-dir ../shared/data            # full run
+    python benchmarks/attacks.py --data-dir ../shared/data --quick    # smaller, for a smoke test
+
+Peers are optional: torchattacks (pip install --no-deps torchattacks==3.5.1),
+adversarial-robustness-toolbox and foolbox; missing ones are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from brittle import data, models, recipes
+from brittle.attacks import PGD
+from brittle.attacks.evaluate import robustness_curve
+from brittle.models import Classifier
+
+AttackFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def hand_pgd(clf: Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
+             steps: int) -> torch.Tensor:
+    """The reference: the shortest correct PGD loop one would write by hand."""
+    for p in clf.parameters():
+        p.requires_grad_(False)
+    x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        loss = F.cross_entropy(clf(x_adv), y)
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        x_adv = x_adv.detach() + alpha * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    return x_adv.detach()
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    fn()  # warm-up
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
+            y: torch.Tensor, bs: int) -> torch.Tensor:
+    return torch.cat([fn(x[i:i + bs], y[i:i + bs]) for i in range(0, len(x), bs)])
+
+
+def robust_acc(clf: Classifier, x_adv: torch.Tensor, y: torch.Tensor) -> float:
+    return float((clf.predict_logits(x_adv).argmax(1) == y).float().mean())
+
+
+def peers(clf: Classifier, eps: float, alpha: float, steps: int, bs: int,
+          shape: tuple[int, ...]) -> dict[str, AttackFn]:
+    found: dict[str, AttackFn] = {}
+    try:
+        import torchattacks
+
+        ta = torchattacks.PGD(clf, eps=eps, alpha=alpha, steps=steps, random_start=True)
+        found["torchattacks"] = lambda xb, yb: ta(xb, yb)
+    except ImportError as exc:
+        print(f"  (torchattacks skipped: {exc})")
+    try:
+        import numpy as np
+        from art.attacks.evasion import ProjectedGradientDescentPyTorch
+        from art.estimators.classification import PyTorchClassifier
+
+        est = PyTorchClassifier(model=clf, loss=torch.nn.CrossEntropyLoss(), input_shape=shape,
+                                nb_classes=clf.num_classes, clip_values=(0.0, 1.0),
+                                device_type="cpu")
+        art_pgd = ProjectedGradientDescentPyTorch(est, norm=np.inf, eps=eps, eps_step=alpha,
+                                                  max_iter=steps, batch_size=bs,
+                                                  num_random_init=1, verbose=False)
+        found["ART"] = lambda xb, yb: torch.from_numpy(
+            art_pgd.generate(xb.numpy(), y=yb.numpy()))
+    except ImportError as exc:
+        print(f"  (ART skipped: {exc})")
+    try:
+        import foolbox as fb
+
+        fmodel = fb.PyTorchModel(clf, bounds=(0, 1))
+        fb_pgd = fb.attacks.LinfPGD(abs_stepsize=alpha, steps=steps, random_start=True)
+        found["foolbox"] = lambda xb, yb: fb_pgd(fmodel, xb, yb, epsilons=eps)[1]
+    except ImportError as exc:
+        print(f"  (foolbox skipped: {exc})")
+    return found
+
+
+def throughput(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+               steps: int, bs: int, repeats: int) -> None:
+    alpha = 2.5 * eps / steps
+    print(f"\n## {name}: PGD-{steps} Linf eps={eps:.4g}, {len(x)} images, batch {bs}")
+    print(f"{'implementation':<28} {'images/s':>9} {'x hand loop':>12} {'robust acc':>11}")
+    ours = PGD(eps=eps, steps=steps, step_size=alpha, early_stop=False, seed=0)
+    runs: dict[str, AttackFn] = {
+        "hand-written autograd loop": lambda xb, yb: hand_pgd(clf, xb, yb, eps, alpha, steps),
+        "brittle PGD": lambda xb, yb: ours(clf, xb, yb).x_adv,
+        **peers(clf, eps, alpha, steps, bs, tuple(x.shape[1:])),
+    }
+    base = None
+    with clf.evaluating():
+        for label, fn in runs.items():
+            torch.manual_seed(0)
+            seconds, x_adv = timed(lambda fn=fn: batched(fn, x, y, bs), repeats)
+            rate = len(x) / seconds
+            base = base or rate
+            acc = 100 * robust_acc(clf, x_adv, y)
+            print(f"{label:<28} {rate:9.1f} {rate / base:11.2f}x {acc:10.2f}%")
+
+
+def early_stopping(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
+                   bs: int, repeats: int) -> None:
+    print(f"\n## early stopping: PGD-{steps} eps={eps:.4g}, undefended model, {len(x)} images")
+    rows = []
+    for label, stop in (("full length", False), ("early stop", True)):
+        attack = PGD(eps=eps, steps=steps, early_stop=stop, seed=0)
+        seconds, x_adv = timed(lambda a=attack: batched(lambda xb, yb: a(clf, xb, yb).x_adv,
+                                                        x, y, bs), repeats)
+        rows.append((label, seconds, robust_acc(clf, x_adv, y)))
+    for label, seconds, acc in rows:
+        print(f"{label:<12} {seconds:7.2f}s  robust acc {100 * acc:.2f}%")
+    print(f"speed-up {rows[0][1] / rows[1][1]:.2f}x")
+
+
+def curve(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
+          bs: int) -> None:
+    budgets = [eps * i / 8 for i in range(1, 9)]
+    print(f"\n## robustness curve: 8 budgets up to {eps:.4g}, PGD-{steps}, {len(x)} images")
+    out = {}
+    methods: tuple[Literal["separate", "reuse"], ...] = ("separate", "reuse")
+    for method in methods:
+        start = time.perf_counter()
+        out[method] = robustness_curve("pgd", clf, x, y, budgets, method=method,
+                                       batch_size=bs, steps=steps, progress=False)
+        out[method].seconds = time.perf_counter() - start
+    gap = max(abs(a - b) for a, b in zip(out["reuse"].values(), out["separate"].values(),
+                                         strict=True))
+    for method, c in out.items():
+        print(f"{method:<9} {c.seconds:7.2f}s  " + " ".join(f"{100 * v:5.1f}" for v in c.values()))
+    print(f"speed-up {out['separate'].seconds / out['reuse'].seconds:.2f}x, largest gap "
+          f"{100 * gap:.2f} pp")
+
+
+def trained(arch: str, name: str, n: int, epochs: int, data_dir: str | None) -> Classifier:
+    options = {"batches": (1,)} if name == "cifar10" else {}
+    train = data.load(name, "train", data_dir=data_dir, **options)
+    train = train.subset(n, seed=0)
+    src = data.source(name)
+    torch.manual_seed(0)
+    clf = models.build_classifier(arch, input_shape=train.input_shape, num_classes=10,
+                                  mean=src.mean, std=src.std)
+    recipes.create("standard", epochs=epochs, seed=0).fit(clf, train, show_progress=False)
+    return clf
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    repeats = 1 if args.quick else 3
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+    lenet = trained("lenet5", "mnist", 2000 if args.quick else 10000, 2, args.data_dir)
+    x, y = data.load("mnist", "test", data_dir=args.data_dir).subset(
+        256 if args.quick else 1024, seed=0).tensors()
+    throughput("LeNet-5 / MNIST", lenet, x, y, eps=0.3, steps=10, bs=256, repeats=repeats)
+    early_stopping(lenet, x, y, eps=0.3, steps=40, bs=256, repeats=repeats)
+    curve(lenet, x[:512], y[:512], eps=0.3, steps=20, bs=256)
+
+    resnet = trained("resnet20", "cifar10", 500 if args.quick else 2000, 1, args.data_dir)
+    xc, yc = data.load("cifar10", "test", data_dir=args.data_dir).subset(
+        128 if args.quick else 256, seed=0).tensors()
+    throughput("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=10, bs=128,
+               repeats=repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Faces that only read results: figures now, the HTML report later."""

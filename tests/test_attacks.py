@@ -1,0 +1,215 @@
+"""Each attack on a tiny LeNet trained on real MNIST: strength, targets, minimal norms."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from brittle.attacks import ATTACKS
+from brittle.attacks.base import AttackResult
+from brittle.attacks.bim import BIM, paper_steps
+from brittle.attacks.cw import CarliniWagnerL2
+from brittle.attacks.deepfool import DeepFool
+from brittle.attacks.fgsm import FGSM, RFGSM
+from brittle.attacks.mifgsm import MIFGSM
+from brittle.attacks.pgd import PGD
+from brittle.attacks.targets import LeastLikely
+from brittle.errors import BrittleError
+from brittle.models.classifier import Classifier
+
+N = 200
+
+pytest_plugins = ["attack_fixtures"]  # mnist_clf, mnist_test
+
+
+@pytest.fixture(scope="module")
+def batch(mnist_test: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = mnist_test
+    return x[:N], y[:N]
+
+
+def test_tiny_model_is_accurate(mnist_clf: Classifier, batch: tuple) -> None:
+    x, y = batch
+    assert (mnist_clf(x).argmax(1) == y).float().mean() >= 0.93
+
+
+def test_pgd40_linf_03_breaks_undefended_model(mnist_clf: Classifier, batch: tuple) -> None:
+    result = PGD(eps=0.3, steps=40)(mnist_clf, *batch)
+    assert result.robust_accuracy().value <= 0.01
+
+
+@pytest.mark.parametrize(("name", "kwargs", "max_robust"), [
+    ("fgsm", {}, 0.40),
+    ("rfgsm", {}, 0.50),
+    ("bim", {"steps": 20}, 0.05),
+    ("mifgsm", {}, 0.08),
+])
+def test_gradient_attacks_linf(mnist_clf: Classifier, batch: tuple, name: str,
+                               kwargs: dict, max_robust: float) -> None:
+    result = ATTACKS.create(name, eps=0.3, **kwargs)(mnist_clf, *batch)
+    assert result.robust_accuracy().value <= max_robust
+    assert float(result.norms.max()) <= 0.3 + 1e-6
+
+
+@pytest.mark.parametrize("name", ["fgsm", "rfgsm", "bim", "mifgsm"])
+@pytest.mark.parametrize(("norm", "eps"), [("l2", 3.0), ("l1", 20.0)])
+def test_gradient_attacks_other_norms(mnist_clf: Classifier, batch: tuple, name: str, norm: str,
+                                      eps: float) -> None:
+    x, y = batch
+    clean = (mnist_clf(x).argmax(1) == y).float().mean().item()
+    result = ATTACKS.create(name, eps=eps, norm=norm)(mnist_clf, x, y)
+    # one sparse L1 step moves only the top 1% of pixels, so it is the weakest of these
+    drop = 0.1 if norm == "l1" and name in ("fgsm", "rfgsm") else 0.2
+    assert result.robust_accuracy().value < clean - drop
+    assert float(result.norms.max()) <= eps * (1 + 1e-5)
+
+
+def test_fgsm_is_the_closed_form_step(mnist_clf: Classifier, batch: tuple) -> None:
+    x, y = batch
+    xg = x.clone().requires_grad_(True)
+    loss = nn.functional.cross_entropy(mnist_clf(xg), y, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, xg)
+    expected = (x + 0.1 * grad.sign()).clamp(0, 1)
+    result = FGSM(eps=0.1, keep="last", early_stop=False)(mnist_clf, x, y)
+    torch.testing.assert_close(result.x_adv, expected)
+
+
+def test_rfgsm_steps_add_up(mnist_clf: Classifier, batch: tuple) -> None:
+    attack = RFGSM(eps=0.2)
+    assert attack.alpha == pytest.approx(0.1) and attack.step_size == pytest.approx(0.1)
+    with pytest.raises(BrittleError):
+        RFGSM(eps=0.1, alpha=0.2)
+
+
+def test_bim_follows_the_paper_defaults() -> None:
+    attack = BIM(eps=8 / 255)
+    assert attack.steps == 10 and attack.step_size == pytest.approx(1 / 255)
+    assert paper_steps(0.3) == 80 and paper_steps(1 / 255) == 1
+    explicit = BIM(eps=0.3, steps=10)
+    assert explicit.step_size == pytest.approx(0.03)
+    assert not explicit.random_start
+
+
+def test_mifgsm_momentum_stays_aligned_with_compaction(mnist_clf: Classifier,
+                                                       batch: tuple) -> None:
+    """Compaction must carry each sample's momentum: per-sample trajectories, and so the step
+    of first success, are the same whether or not fooled samples leave the batch."""
+    compact = MIFGSM(eps=0.2, steps=10)(mnist_clf, *batch)
+    full = MIFGSM(eps=0.2, steps=10, early_stop=False)(mnist_clf, *batch)
+    assert torch.equal(compact.success_step, full.success_step)
+    assert int(compact.success.sum()) > 20
+
+
+def test_keep_last_with_early_stop_returns_the_adversarial(mnist_clf: Classifier,
+                                                           batch: tuple) -> None:
+    best = PGD(eps=0.3, steps=20)(mnist_clf, *batch)
+    last = PGD(eps=0.3, steps=20, keep="last")(mnist_clf, *batch)
+    assert torch.equal(best.success, last.success)
+    assert float(last.norms.max()) > 0.2
+
+
+def test_warm_start_from_an_adversarial_succeeds_at_step_zero(mnist_clf: Classifier,
+                                                               batch: tuple) -> None:
+    x, y = batch
+    found = PGD(eps=0.3, steps=20)(mnist_clf, x, y)
+    attack = PGD(eps=0.3, steps=20, seed=5)
+    with attack.warm_start(found.x_adv):
+        warm = attack(mnist_clf, x, y)
+    assert attack._warm is None
+    assert bool((warm.success_step[found.success] == 0).all())
+    with pytest.raises(BrittleError), attack.warm_start(found.x_adv[:3]):
+        attack(mnist_clf, x, y)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "min_success"), [
+    ("pgd", {"eps": 0.3, "steps": 40}, 0.70),
+    ("bim", {"eps": 0.3, "steps": 40, "step_size": 0.02}, 0.70),
+    ("mifgsm", {"eps": 0.3, "steps": 20}, 0.30),
+])
+def test_least_likely_targets_are_hit(mnist_clf: Classifier, batch: tuple, name: str,
+                                      kwargs: dict, min_success: float) -> None:
+    x, y = batch
+    result = ATTACKS.create(name, **kwargs)(mnist_clf, x, y, target="least-likely")
+    _check_least_likely(result, mnist_clf, x)
+    assert result.success_rate().value >= min_success
+
+
+def _check_least_likely(result: AttackResult, clf: Classifier, x: torch.Tensor) -> None:
+    with torch.no_grad():
+        least = clf(x).argmin(1)
+    assert result.target is not None and torch.equal(result.target, least)
+    hit = result.logits.argmax(1) == result.target
+    assert torch.equal(result.success, hit)
+
+
+def test_deepfool_finds_small_l2_perturbations(mnist_clf: Classifier, batch: tuple) -> None:
+    x, y = batch[0][:100], batch[1][:100]
+    result = DeepFool(eps=10.0)(mnist_clf, x, y)
+    fooled = result.success & result.clean_correct
+    assert result.success_rate().value >= 0.98
+    median = float(result.norms[fooled].median())
+    assert 0.3 < median < 2.5
+    # the boundary is really close: PGD-L2 with the same budget breaks most samples too
+    pgd = PGD(eps=median, norm="l2", steps=40)(mnist_clf, x, y)
+    assert pgd.success_rate().value >= 0.4
+
+
+def test_deepfool_linf(mnist_clf: Classifier, batch: tuple) -> None:
+    x, y = batch[0][:100], batch[1][:100]
+    result = DeepFool(eps=1.0, norm="linf")(mnist_clf, x, y)
+    assert result.success_rate().value >= 0.98
+    assert float(result.norms[result.success].median()) < 0.25
+
+
+def test_deepfool_is_untargeted_and_l2_linf_only() -> None:
+    with pytest.raises(BrittleError):
+        DeepFool(eps=1.0, norm="l1")
+
+
+def test_deepfool_refuses_targets(mnist_clf: Classifier, batch: tuple) -> None:
+    with pytest.raises(BrittleError):
+        DeepFool(eps=1.0)(mnist_clf, batch[0][:4], batch[1][:4], target="least-likely")
+
+
+@pytest.mark.slow
+def test_cw_beats_deepfool_norms(mnist_clf: Classifier, batch: tuple) -> None:
+    x, y = batch[0][:60], batch[1][:60]
+    deepfool = DeepFool(eps=10.0)(mnist_clf, x, y)
+    cw = CarliniWagnerL2(eps=10.0, early_stop=False)(mnist_clf, x, y)
+    both = cw.success & deepfool.success & cw.clean_correct
+    assert cw.success_rate().value >= 0.98
+    assert float(cw.norms[both].median()) <= float(deepfool.norms[both].median())
+    assert float(cw.norms[both].mean()) < 2.0
+
+
+def test_cw_small_budget_run(mnist_clf: Classifier, batch: tuple) -> None:
+    """Short C&W: finds adversarials in a modest L2 ball and stops samples once inside it."""
+    x, y = batch[0][:40], batch[1][:40]
+    result = CarliniWagnerL2(eps=2.0, steps=100, binary_search_steps=4, initial_const=1.0)(
+        mnist_clf, x, y)
+    assert result.success_rate().value >= 0.6
+    assert float(result.norms.max()) <= 2.0 + 1e-5
+
+
+def test_cw_least_likely_target(mnist_clf: Classifier, batch: tuple) -> None:
+    x, y = batch[0][:30], batch[1][:30]
+    result = CarliniWagnerL2(eps=8.0, steps=100, binary_search_steps=4, initial_const=1.0)(
+        mnist_clf, x, y, target=LeastLikely())
+    _check_least_likely(result, mnist_clf, x)
+    assert result.success_rate().value >= 0.8
+
+
+def test_cw_confidence_makes_larger_margins(mnist_clf: Classifier, batch: tuple) -> None:
+    x, y = batch[0][:20], batch[1][:20]
+    result = CarliniWagnerL2(eps=10.0, steps=50, binary_search_steps=4, confidence=5.0,
+                             early_stop=False)(mnist_clf, x, y)
+    ok = result.success & result.clean_correct
+    true = result.logits.gather(1, y[:, None]).squeeze(1)
+    best_other = result.logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    assert bool((best_other[ok] - true[ok] >= 5.0 - 1e-3).all())
+
+
+def test_cw_is_l2_only() -> None:
+    with pytest.raises(BrittleError):
+        CarliniWagnerL2(eps=0.3, norm="linf")
