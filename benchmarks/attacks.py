@@ -137,10 +137,10 @@ def early_stopping(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     print(f"speed-up {rows[0][1] / rows[1][1]:.2f}x")
 
 
-def curve(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
-          bs: int) -> None:
-    budgets = [eps * i / 8 for i in range(1, 9)]
-    print(f"\n## robustness curve: 8 budgets up to {eps:.4g}, PGD-{steps}, {len(x)} images")
+def curve(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, budgets: list[float],
+          steps: int, bs: int) -> None:
+    grid = ", ".join(f"{b:.3g}" for b in budgets)
+    print(f"\n## robustness curve: budgets [{grid}], PGD-{steps}, {len(x)} images")
     out = {}
     methods: tuple[Literal["separate", "reuse"], ...] = ("separate", "reuse")
     for method in methods:
@@ -182,7 +182,9 @@ def main() -> None:
         256 if args.quick else 1024, seed=0).tensors()
     throughput("LeNet-5 / MNIST", lenet, x, y, eps=0.3, steps=10, bs=256, repeats=repeats)
     early_stopping(lenet, x, y, eps=0.3, steps=40, bs=256, repeats=repeats)
-    curve(lenet, x[:512], y[:512], eps=0.3, steps=20, bs=256)
+    # an even grid up to eps, and a finer one at the small budgets where samples stay robust
+    curve(lenet, x[:512], y[:512], budgets=[0.3 * i / 8 for i in range(1, 9)], steps=20, bs=256)
+    curve(lenet, x[:512], y[:512], budgets=[0.025 * i for i in range(1, 9)], steps=20, bs=256)
 
     resnet = trained("resnet20", "cifar10", 500 if args.quick else 2000, 1, args.data_dir)
     xc, yc = data.load("cifar10", "test", data_dir=args.data_dir).subset(
