@@ -139,3 +139,16 @@ def mnist_model() -> Classifier:
 @pytest.fixture(scope="session")
 def mnist_robust_model() -> Classifier:
     return robust_model()
+
+
+class Counting(nn.Module):
+    """Wraps a classifier and counts the images it is asked to classify."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.images = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images += len(x)
+        return self.inner(x)

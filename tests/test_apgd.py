@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from apgd_fixtures import correct_batch, mnist_model, mnist_robust_model, mnist_test_batch
+from apgd_fixtures import Counting, correct_batch, mnist_model, mnist_robust_model, mnist_test_batch
 from brittle.attacks import PGD, create
 from brittle.attacks.apgd import APGDCE, APGDDLR, APGDT, checkpoints
 from brittle.attacks.targets import RandomTarget
@@ -16,19 +16,6 @@ from brittle.errors import BrittleError
 from brittle.models import Classifier
 
 __all__ = ["mnist_model", "mnist_robust_model"]  # fixtures, imported for pytest
-
-
-class Counting(nn.Module):
-    """Wraps a classifier and counts the images it is asked to classify."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-        self.images = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.images += len(x)
-        return self.inner(x)
 
 
 def counting(clf: Classifier) -> tuple[Classifier, Counting]:

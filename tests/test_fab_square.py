@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog, minimize
 from torch import nn
 
-from apgd_fixtures import correct_batch, mnist_model, mnist_robust_model, mnist_test_batch
+from apgd_fixtures import Counting, correct_batch, mnist_model, mnist_robust_model, mnist_test_batch
 from brittle.attacks import PGD, create
 from brittle.attacks.fab import FAB, FABT, hyperplane_box_projection
 from brittle.attacks.square import Square, window_fraction
@@ -19,19 +19,6 @@ from brittle.errors import BrittleError
 from brittle.models import Classifier
 
 __all__ = ["mnist_model", "mnist_robust_model"]  # fixtures, imported for pytest
-
-
-class Counting(nn.Module):
-    """Wraps a classifier and counts the images it is asked to classify."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-        self.images = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.images += len(x)
-        return self.inner(x)
 
 
 # -- FAB's projection onto a hyperplane inside the box ------------------------------------------
