@@ -15,6 +15,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from brittle._utils.jsonable import to_jsonable
 from brittle._utils.progress import progress as progress_bar
 from brittle._utils.stats import Rate
 from brittle.attacks.base import Attack, AttackContext, AttackResult
@@ -146,7 +147,7 @@ class RobustnessCurve:
                 "clean_accuracy": self.clean_accuracy.to_dict(), "breaking_eps": breaking,
                 "attacked": list(self.attacked), "attack": self.attack, "norm": self.norm,
                 "method": self.method, "targeted": self.targeted,
-                "params": _jsonable(self.params), "seconds": self.seconds,
+                "params": to_jsonable(self.params), "seconds": self.seconds,
                 "warm_start": self.warm_start}
 
 
@@ -463,15 +464,3 @@ def _class_stats(name: str, mask: torch.Tensor, clean_ok: torch.Tensor, adv_ok: 
                       robust_accuracy=Rate.of(int((mask & adv_ok).sum()), n),
                       success_rate=Rate.of(int((ok & success).sum()), int(ok.sum())))
 
-
-def _jsonable(value: Any) -> Any:
-    """Settings as JSON values (tensors become lists, unknown objects their repr)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from brittle import attacks, data, models
+from brittle import attacks
 from brittle._utils.atomic import atomic_path, ensure_writable_dir, write_json
-from brittle._utils.devices import resolve_device
+from brittle._utils.jsonable import to_jsonable
 from brittle.attacks.evaluate import per_class_report, robustness_curve, run_batched
 from brittle.cli.args import add_common, nonneg_float, positive_float, positive_int
+from brittle.cli.loading import checkpoint_and_data
 from brittle.errors import BrittleError
-from brittle.evaluation import check_compatible
 from brittle.types import SCHEMA_VERSION, RunInfo
 
 
@@ -48,11 +48,7 @@ def run(args: argparse.Namespace) -> int:
     target = attacks.parse_target(args.target)
     kwargs = attack_settings(args)
     attack = attacks.create(args.attack, **kwargs)
-    clf = models.load_classifier(args.checkpoint, map_location=resolve_device(args.device))
-    dataset = data.load(args.data, args.split, data_dir=args.data_dir)
-    if args.n is not None:
-        dataset = dataset.subset(args.n, seed=args.seed)
-    check_compatible(clf, dataset)
+    clf, dataset = checkpoint_and_data(args)
     show = False if args.no_progress else None
     x, y = dataset.tensors()
     info = RunInfo(seed=args.seed, device=str(clf.device))
@@ -62,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {
         "schema": "brittle.attack", "schema_version": SCHEMA_VERSION,
         "checkpoint": str(args.checkpoint), "dataset": dataset.name, "split": dataset.split,
-        "n": len(dataset), "attack": attack.name, "settings": _plain(attack.settings()),
+        "n": len(dataset), "attack": attack.name, "settings": to_jsonable(attack.settings()),
         "target": args.target, "robust_accuracy": result.robust_accuracy().to_dict(),
         "success_rate": result.success_rate().to_dict(), "per_class": report.to_dict()}
     if args.curve:
@@ -169,7 +165,3 @@ def _print_summary(payload: dict[str, Any], report: Any) -> None:
               f"{100 * c.robust_accuracy.value:7.2f}% {100 * s.value:8.2f}% "
               f"[{100 * s.low:.1f}, {100 * s.high:.1f}]")
 
-
-def _plain(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
-            for k, v in settings.items()}

@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from brittle import data, models
 from brittle._utils.atomic import ensure_writable_dir, write_json
-from brittle._utils.devices import resolve_device
 from brittle.cli.args import add_common, positive_int
+from brittle.cli.loading import checkpoint_and_data
 from brittle.evaluation import EvalResult, evaluate
 
 
@@ -26,10 +25,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = ensure_writable_dir(args.out) if args.out else None
-    clf = models.load_classifier(args.checkpoint, map_location=resolve_device(args.device))
-    dataset = data.load(args.data, args.split, data_dir=args.data_dir)
-    if args.n is not None:
-        dataset = dataset.subset(args.n, seed=args.seed)
+    clf, dataset = checkpoint_and_data(args)
     result = evaluate(clf, dataset, batch_size=args.batch_size, seed=args.seed,
                       show_progress=False if args.no_progress else None)
     print(result.table())
