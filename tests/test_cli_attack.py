@@ -47,6 +47,23 @@ def test_attack_writes_results_adversarials_grid_and_curve(checkpoint: Path, dat
     assert "eps,robust_accuracy,ci_low,ci_high,n" in (tmp_path / "curve.csv").read_text()
 
 
+def test_autoattack_records_which_component_broke_each_sample(checkpoint: Path, data_dir: Path,
+                                                             tmp_path: Path) -> None:
+    proc = brittle("attack", str(checkpoint), "--data", "mnist", "--data-dir", str(data_dir),
+                   "--attack", "autoattack", "--eps", "0.3", "--steps", "10", "--n", "32",
+                   "--out", str(tmp_path), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "attack.json").read_text())
+    broken_by = result["info"]["broken_by"]
+    counts = result["info"]["broken_by_counts"]
+    assert len(broken_by) == 32
+    assert list(counts) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    success = result["success_rate"]["k"]
+    assert sum(counts.values()) == success == sum(code >= 0 for code in broken_by)
+    with np.load(tmp_path / "adversarial.npz", allow_pickle=False) as arrays:
+        assert arrays["info_broken_by"].tolist() == broken_by
+
+
 @pytest.mark.parametrize(("extra", "fragment"), [
     (["--eps", "-0.1"], "--eps"),
     (["--eps", "2"], "exceeds the input range"),

@@ -19,6 +19,7 @@ from brittle._utils.jsonable import to_jsonable
 from brittle._utils.progress import progress as progress_bar
 from brittle._utils.stats import Rate
 from brittle.attacks.base import Attack, AttackContext, AttackResult
+from brittle.attacks.compiled import compiled_classifier
 from brittle.attacks.functional import project
 from brittle.attacks.iterative import IterativeAttack
 from brittle.attacks.registry import ATTACKS
@@ -36,7 +37,8 @@ Data = tuple[torch.Tensor, torch.Tensor] | Dataset[Any]
 
 
 def run_batched(attack: Attack, classifier: Classifier, data: Data, *, batch_size: int = 256,
-                target: TargetSpec = None, progress: bool | None = None) -> AttackResult:
+                target: TargetSpec = None, progress: bool | None = None,
+                compile: bool = False) -> AttackResult:
     """Attack a large set in batches and concatenate the per-batch results.
 
     Args:
@@ -48,6 +50,8 @@ def run_batched(attack: Attack, classifier: Classifier, data: Data, *, batch_siz
         batch_size: Samples per attack call.
         target: Target spec; a tensor ``(N,)`` of targets is split with the batches.
         progress: Show a progress bar (``None``: only on a terminal).
+        compile: Run the network through ``torch.compile``
+            (:func:`~brittle.attacks.compiled.compiled_classifier`); worth it for large sets.
 
     Returns:
         One :class:`AttackResult` for all ``N`` samples, in input order.
@@ -64,6 +68,8 @@ def run_batched(attack: Attack, classifier: Classifier, data: Data, *, batch_siz
     """
     if batch_size < 1:
         raise BrittleError(f"batch_size must be >= 1, got {batch_size}")
+    if compile:
+        classifier = compiled_classifier(classifier)
     results: list[AttackResult] = []
     offset = 0
     for xb, yb in progress_bar(_batches(data, batch_size), enabled=progress, desc=attack.name):
@@ -155,7 +161,8 @@ def robustness_curve(attack: str | AttackFactory, classifier: Classifier, x: tor
                      y: torch.Tensor, eps_list: Sequence[float], *,
                      method: Literal["reuse", "separate"] = "reuse", target: TargetSpec = None,
                      warm_start: bool = False, batch_size: int | None = None,
-                     progress: bool | None = None, **attack_kwargs: Any) -> RobustnessCurve:
+                     progress: bool | None = None, compile: bool = False,
+                     **attack_kwargs: Any) -> RobustnessCurve:
     """Robust accuracy against ``eps`` for every budget of ``eps_list`` (8 or more is typical).
 
     ``method="reuse"`` computes the whole curve from one descending sweep, using that being
@@ -195,6 +202,7 @@ def robustness_curve(attack: str | AttackFactory, classifier: Classifier, x: tor
             (``reuse`` only): a stronger curve rather than the separate runs' curve.
         batch_size: Attack in batches of this size (``None``: all at once).
         progress: Show a progress bar per attack call (``None``: only on a terminal).
+        compile: Run the network through ``torch.compile`` (see :func:`run_batched`).
         **attack_kwargs: Hyperparameters for a named attack.
 
     Returns:
@@ -215,6 +223,8 @@ def robustness_curve(attack: str | AttackFactory, classifier: Classifier, x: tor
     if method not in ("reuse", "separate"):
         raise BrittleError(f"method must be 'reuse' or 'separate', got {method!r}")
     x, y = x.to(classifier.device), y.to(classifier.device)
+    if compile:
+        classifier = compiled_classifier(classifier)
     probe = factory(budgets[-1])
     clean_logits = classifier.predict_logits(x)
     tgt = resolve_target(target, clean_logits, y,

@@ -14,6 +14,7 @@ import numpy as np
 from brittle import attacks
 from brittle._utils.atomic import atomic_path, ensure_writable_dir, write_json
 from brittle._utils.jsonable import to_jsonable
+from brittle.attacks.base import AttackResult
 from brittle.attacks.evaluate import per_class_report, robustness_curve, run_batched
 from brittle.cli.args import add_common, nonneg_float, positive_float, positive_int
 from brittle.cli.loading import checkpoint_and_data
@@ -39,6 +40,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--curve", action="store_true",
                         help="also write robust accuracy versus eps (8 budgets up to --eps)")
     parser.add_argument("--curve-eps", help="comma-separated budgets for --curve")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the network through torch.compile (pays off on large sets)")
     add_common(parser)
     parser.set_defaults(run=run, out="runs/attack")
 
@@ -53,18 +56,19 @@ def run(args: argparse.Namespace) -> int:
     x, y = dataset.tensors()
     info = RunInfo(seed=args.seed, device=str(clf.device))
     result = run_batched(attack, clf, (x, y), batch_size=args.batch_size, target=target,
-                         progress=show)
+                         progress=show, compile=args.compile)
     report = per_class_report(result, clf.class_names)
     payload: dict[str, Any] = {
         "schema": "brittle.attack", "schema_version": SCHEMA_VERSION,
         "checkpoint": str(args.checkpoint), "dataset": dataset.name, "split": dataset.split,
         "n": len(dataset), "attack": attack.name, "settings": to_jsonable(attack.settings()),
         "target": args.target, "robust_accuracy": result.robust_accuracy().to_dict(),
-        "success_rate": result.success_rate().to_dict(), "per_class": report.to_dict()}
+        "success_rate": result.success_rate().to_dict(), "per_class": report.to_dict(),
+        "info": info_summary(result)}
     if args.curve:
         budgets = _curve_budgets(args)
         curve = robustness_curve(args.attack, clf, x, y, budgets, target=target,
-                                 batch_size=args.batch_size, progress=show,
+                                 batch_size=args.batch_size, progress=show, compile=args.compile,
                                  **{k: v for k, v in kwargs.items() if k != "eps"})
         payload["curve"] = curve.to_dict()
         _write_curve(out, curve)
@@ -78,6 +82,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"results: {out}/ (attack.json, adversarial.npz, grid.png"
           f"{', curve.csv, curve.png' if args.curve else ''})")
     return 0
+
+
+def info_summary(result: AttackResult) -> dict[str, Any]:
+    """The attack's per-sample extras (``AttackResult.info``) as lists, and for a cascade
+    (AutoAttack's ``broken_by``) how many samples each component broke."""
+    summary: dict[str, Any] = {key: value.cpu().tolist() for key, value in result.info.items()}
+    components = result.params.get("attacks")
+    if "broken_by" in result.info and components:
+        broken_by = result.info["broken_by"]
+        summary["broken_by_counts"] = {str(name): int((broken_by == code).sum())
+                                       for code, name in enumerate(components)}
+    return summary
 
 
 def attack_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -128,6 +144,7 @@ def _write_adversarials(path: Path, x: Any, result: Any) -> None:
               "success": result.success.cpu().numpy()}
     if result.target is not None:
         arrays["target"] = result.target.cpu().numpy()
+    arrays.update({f"info_{key}": value.cpu().numpy() for key, value in result.info.items()})
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     with atomic_path(path) as tmp:

@@ -1,0 +1,37 @@
+"""The optional ``compile=True`` path gives the eager results on a real trained model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attack_fixtures import make_classifier, mnist
+from brittle.attacks import create
+from brittle.attacks.compiled import compiled_classifier
+from brittle.attacks.evaluate import robustness_curve, run_batched
+
+pytest_plugins = ["attack_fixtures"]
+
+
+@pytest.mark.slow
+def test_compiled_attack_and_curve_match_eager_and_compile_once() -> None:
+    clf = make_classifier()
+    clf.train()  # the attack must still run in eval mode and hand train mode back
+    x, y = mnist("t10k", 96)
+    attack = create("pgd", eps=0.15, steps=10, seed=3)
+    eager = run_batched(attack, clf, (x, y), batch_size=48)
+    fast = run_batched(attack, clf, (x, y), batch_size=48, compile=True)
+    assert clf.training
+    assert compiled_classifier(clf) is compiled_classifier(clf)
+    torch.testing.assert_close(fast.clean_logits, eager.clean_logits, atol=1e-4, rtol=1e-4)
+    # float rounding may flip a borderline sample, never more than a couple
+    assert (fast.success != eager.success).sum() <= 2
+    assert abs(fast.robust_accuracy().k - eager.robust_accuracy().k) <= 2
+    assert (fast.x_adv - x).abs().max() <= 0.15 + 1e-6
+
+    budgets = [0.05, 0.1, 0.2]
+    eager_curve = robustness_curve("pgd", clf, x, y, budgets, steps=10, batch_size=48)
+    fast_curve = robustness_curve("pgd", clf, x, y, budgets, steps=10, batch_size=48,
+                                  compile=True)
+    for a, b in zip(eager_curve.robust_accuracy, fast_curve.robust_accuracy, strict=True):
+        assert abs(a.k - b.k) <= 2
