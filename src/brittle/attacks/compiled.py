@@ -9,7 +9,7 @@ seconds up front, so it pays off on large evaluations, not on a handful of image
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -36,7 +36,7 @@ def compiled_classifier(classifier: Classifier, **compile_options: Any) -> Class
     """
     twin = _TWINS.get(classifier.model)
     if twin is None:
-        network = torch.compile(classifier.model, **compile_options)
+        network = cast(nn.Module, torch.compile(classifier.model, **compile_options))
         twin = Classifier(network, input_shape=classifier.input_shape,
                           num_classes=classifier.num_classes,
                           mean=classifier.mean.tolist() if classifier.normalize else None,
