@@ -119,6 +119,11 @@ def test_demo_is_the_main_job(tmp_path: Path) -> None:
     proc = brittle("demo", "--out", str(tmp_path / "demo"), "--no-progress")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "demo" / "model.safetensors").is_file()
-    assert "results in" in proc.stdout
     accuracy = json.loads((tmp_path / "demo" / "train.json").read_text())["evaluation"]["accuracy"]
     assert accuracy["value"] > 0.95
+    report = tmp_path / "demo" / "audit" / "report.html"
+    assert proc.stdout.strip().splitlines()[-1] == f"report: {report}"
+    results = json.loads((tmp_path / "demo" / "audit" / "results.json").read_text())
+    assert set(results["sections"]) == {"accuracy", "adversarial", "corruptions", "ood",
+                                        "calibration"}
+    assert "findings:" in proc.stdout and report.stat().st_size > 10_000

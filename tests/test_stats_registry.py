@@ -44,3 +44,11 @@ def test_registry_builds_lists_and_refuses_duplicates() -> None:
         reg.register("two")(two)
     with pytest.raises(BrittleError, match="unknown thing 'three'; known: two"):
         reg.create("three")
+
+
+def test_wilson_interval_always_contains_the_rate_even_at_zero_and_n() -> None:
+    for n in range(1, 60):
+        for k in (0, n):
+            r = Rate.of(k, n)
+            assert r.low <= r.value <= r.high
+    assert Rate.of(0, 12).low == 0.0 and Rate.of(12, 12).high == 1.0

@@ -8,13 +8,25 @@ Example:
 
 from __future__ import annotations
 
-from brittle import attacks, data, models, recipes
+from brittle import (
+    attacks,
+    calibration,
+    corruptions,
+    data,
+    diagnose,
+    explain,
+    models,
+    ood,
+    recipes,
+)
 from brittle._version import __version__
+from brittle.audit import AuditResult, audit
 from brittle.errors import BrittleError, DataError, ModelError
 from brittle.evaluation import EvalResult, evaluate
 from brittle.models import Classifier, load_classifier, save_classifier
 from brittle.training import train
 
-__all__ = ["BrittleError", "Classifier", "DataError", "EvalResult", "ModelError", "__version__",
-           "attacks", "data", "evaluate", "load_classifier", "models", "recipes",
+__all__ = ["AuditResult", "BrittleError", "Classifier", "DataError", "EvalResult", "ModelError",
+           "__version__", "attacks", "audit", "calibration", "corruptions", "data", "diagnose",
+           "evaluate", "explain", "load_classifier", "models", "ood", "recipes",
            "save_classifier", "train"]

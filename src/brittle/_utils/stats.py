@@ -55,4 +55,5 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # rounding can put a bound a hair past p at k = 0 or k = n; the interval always holds p
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))

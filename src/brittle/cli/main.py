@@ -9,10 +9,22 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from brittle._version import __version__
-from brittle.cli import attack_cmd, data_cmd, demo_cmd, eval_cmd, models_cmd, train_cmd
+from brittle.cli import (
+    attack_cmd,
+    audit_cmd,
+    data_cmd,
+    demo_cmd,
+    eval_cmd,
+    explain_cmd,
+    models_cmd,
+    report_cmd,
+    suspects_cmd,
+    train_cmd,
+)
 from brittle.errors import BrittleError
 
-COMMANDS = (demo_cmd, data_cmd, models_cmd, train_cmd, eval_cmd, attack_cmd)
+COMMANDS = (demo_cmd, data_cmd, models_cmd, train_cmd, eval_cmd, attack_cmd, audit_cmd,
+            report_cmd, explain_cmd, suspects_cmd)
 
 
 class OneLineParser(argparse.ArgumentParser):

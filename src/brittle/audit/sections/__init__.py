@@ -1,0 +1,1 @@
+"""Audit sections: each ``run(ctx) -> dict`` fills one entry of ``results.json``'s sections."""
