@@ -2,8 +2,9 @@
 
 Runs in one process on the same model, data and settings, and prints images/s and the ratio to
 a hand-written ``torch.autograd.grad`` PGD loop. Also measures what only brittle does: per-sample
-early stopping (against full-length PGD, at the same robust accuracy) and an 8-budget robustness
-curve from one run (against one run per budget).
+early stopping (against full-length PGD, at the same robust accuracy), an 8-budget robustness
+curve from one run (against one run per budget; undefended and fast-AT models) and the optional
+``compile=True`` path (against eager brittle PGD on ResNet-20).
 
     python benchmarks/attacks.py --data-dir ../shared/data            # full run
     python benchmarks/attacks.py --data-dir ../shared/data --quick    # smaller, for a smoke test
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 
 from brittle import data, models, recipes
 from brittle.attacks import PGD
-from brittle.attacks.evaluate import robustness_curve
+from brittle.attacks.evaluate import robustness_curve, run_batched
 from brittle.models import Classifier
 
 AttackFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -176,7 +177,30 @@ def curve(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, budgets: list[fl
           f"{100 * gap:.2f} pp")
 
 
-def trained(arch: str, name: str, n: int, epochs: int, data_dir: str | None) -> Classifier:
+def compiled(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+             steps: int, bs: int, repeats: int) -> None:
+    """brittle PGD with and without ``compile=True``, compile time excluded and reported."""
+    print(f"\n## compile=True: {name}, PGD-{steps} eps={eps:.4g}, {len(x)} images, batch {bs}")
+    attack = PGD(eps=eps, steps=steps, step_size=2.5 * eps / steps, early_stop=False, seed=0)
+    start = time.perf_counter()
+    run_batched(attack, clf, (x[:bs], y[:bs]), batch_size=bs, compile=True)  # compiles
+    print(f"first compiled call (compilation included): {time.perf_counter() - start:.1f}s")
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(repeats):
+        for flag in (False, True):
+            start = time.perf_counter()
+            result = run_batched(attack, clf, (x, y), batch_size=bs, compile=flag)
+            times[flag].append(time.perf_counter() - start)
+            acc = 100 * result.robust_accuracy().value
+            print(f"  {'compiled' if flag else 'eager':<9} {times[flag][-1]:7.2f}s  "
+                  f"robust acc {acc:.2f}%")
+    eager, fast = statistics.median(times[False]), statistics.median(times[True])
+    print(f"eager {len(x) / eager:.1f} img/s, compiled {len(x) / fast:.1f} img/s: "
+          f"speed-up {eager / fast:.2f}x")
+
+
+def trained(arch: str, name: str, n: int, epochs: int, data_dir: str | None,
+            recipe: str = "standard", **settings: Any) -> Classifier:
     options = {"batches": (1,)} if name == "cifar10" else {}
     train = data.load(name, "train", data_dir=data_dir, **options)
     train = train.subset(n, seed=0)
@@ -184,7 +208,8 @@ def trained(arch: str, name: str, n: int, epochs: int, data_dir: str | None) -> 
     torch.manual_seed(0)
     clf = models.build_classifier(arch, input_shape=train.input_shape, num_classes=10,
                                   mean=src.mean, std=src.std)
-    recipes.create("standard", epochs=epochs, seed=0).fit(clf, train, show_progress=False)
+    recipes.create(recipe, epochs=epochs, seed=0, **settings).fit(clf, train,
+                                                                   show_progress=False)
     return clf
 
 
@@ -205,12 +230,20 @@ def main() -> None:
     # an even grid up to eps, and a finer one at the small budgets where samples stay robust
     curve(lenet, x[:512], y[:512], budgets=[0.3 * i / 8 for i in range(1, 9)], steps=20, bs=256)
     curve(lenet, x[:512], y[:512], budgets=[0.025 * i for i in range(1, 9)], steps=20, bs=256)
+    # a curve's natural use: a robust model, whose samples stay robust over several budgets
+    robust = trained("lenet5", "mnist", 2000 if args.quick else 10000, 3, args.data_dir,
+                     recipe="fast-at", optimizer="adam", lr=0.005, weight_decay=0.0,
+                     batch_size=100)
+    curve(robust, x[:512], y[:512], budgets=[0.3 * i / 8 for i in range(1, 9)], steps=20,
+          bs=256)
 
     resnet = trained("resnet20", "cifar10", 500 if args.quick else 2000, 1, args.data_dir)
     xc, yc = data.load("cifar10", "test", data_dir=args.data_dir).subset(
         128 if args.quick else 256, seed=0).tensors()
     throughput("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=10, bs=128,
                repeats=repeats)
+    compiled("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=10, bs=128,
+             repeats=repeats)
 
 
 if __name__ == "__main__":
