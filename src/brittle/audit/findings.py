@@ -75,20 +75,20 @@ def _adversarial(s: Mapping[str, Any]) -> list[tuple[float, dict[str, Any]]]:
                         f"Under {curve['attack']} (Linf eps {eps:.3g}) accuracy falls from "
                         f"{_pct(clean)} to {_pct(robust)} "
                         f"(n={curve['robust_accuracy'][-1]['n']})."))
-    classes = s["per_class"]["untargeted"]
-    if classes:
-        worst = max(classes, key=lambda c: c["attack_success"]["value"])
-        best = min(classes, key=lambda c: c["attack_success"]["value"])
-        rho = s.get("spearman", {}).get("rho")
+    spearman = s.get("spearman") or {}
+    success = spearman.get("success") or []
+    if len(success) >= 2:
+        names, eps = spearman["classes"], spearman["eps"]
+        worst = max(range(len(success)), key=lambda i: success[i])
+        best = min(range(len(success)), key=lambda i: success[i])
+        rho = spearman.get("rho")
         link = (f" Classes missed more often also fall more often (Spearman rho {rho:.2f})."
                 if rho is not None and rho >= 0.5 else "")
-        gap = worst["attack_success"]["value"] - best["attack_success"]["value"]
-        out.append(_finding(gap, "adversarial", "adversarial-classes",
-                            f"Class {worst['name']} falls first",
-                            f"PGD at eps {s['attack']['eps']:.3g} succeeds on "
-                            f"{_pct(worst['attack_success']['value'])} of class "
-                            f"{worst['name']} but {_pct(best['attack_success']['value'])} of "
-                            f"class {best['name']}.{link}"))
+        out.append(_finding(success[worst] - success[best], "adversarial",
+                            "adversarial-classes", f"Class {names[worst]} falls first",
+                            f"At eps {eps:.3g}, PGD breaks {_pct(success[worst])} of class "
+                            f"{names[worst]} but {_pct(success[best])} of class "
+                            f"{names[best]}.{link}"))
     for m in s.get("masking", []):
         if m.get("flagged"):
             weight = 0.95 if m["severity"] in ("fail", "high") else 0.5

@@ -33,8 +33,9 @@ def run(ctx: AuditContext) -> dict[str, Any]:
     least_likely = _attack(ctx, pgd, x, y, "least-likely")
     budgets = [ctx.eps * i / ctx.budget.curve_budgets
                for i in range(ctx.budget.curve_budgets + 1)]
-    curves = [_curve(ctx, "fgsm", x, y, budgets, {}),
-              _curve(ctx, "pgd", x, y, budgets, {"steps": steps})]
+    fgsm_curve, _ = _curve(ctx, "fgsm", x, y, budgets, {})
+    pgd_curve, breaking_eps = _curve(ctx, "pgd", x, y, budgets, {"steps": steps})
+    curves = [fgsm_curve, pgd_curve]
     autoattack = _autoattack(ctx, x, y)
     if autoattack is not None:
         curves.append({"attack": "autoattack", "norm": "linf", "eps": [0.0, ctx.eps],
@@ -50,7 +51,7 @@ def run(ctx: AuditContext) -> dict[str, Any]:
                           "least-likely": _classes(per_class_report(least_likely,
                                                                     ctx.class_names))},
             "confusion": report.confusion,
-            "spearman": _spearman(ctx, report),
+            "spearman": _spearman(ctx, y, breaking_eps, pgd_curve),
             "masking": _masking(ctx, x, y, untargeted, budgets),
             "examples": _examples(x, untargeted)}
 
@@ -66,12 +67,14 @@ def _clean(result: AttackResult) -> dict[str, Any]:
 
 
 def _curve(ctx: AuditContext, name: str, x: torch.Tensor, y: torch.Tensor,
-           budgets: list[float], kwargs: dict[str, Any]) -> dict[str, Any]:
+           budgets: list[float], kwargs: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
+    """The curve for the result, and each sample's smallest breaking budget ``(N,)``."""
     curve = robustness_curve(name, ctx.classifier, x, y, budgets, batch_size=BATCH,
                              progress=ctx.show_progress, seed=ctx.seed, **kwargs)
-    return {"attack": name, "norm": "linf", "eps": list(curve.eps),
-            "robust_accuracy": [r.to_dict() for r in curve.robust_accuracy],
-            "steps": kwargs.get("steps", 1), "seconds": curve.seconds}
+    return ({"attack": name, "norm": "linf", "eps": list(curve.eps),
+             "robust_accuracy": [r.to_dict() for r in curve.robust_accuracy],
+             "steps": kwargs.get("steps", 1), "seconds": curve.seconds},
+            curve.breaking_eps)
 
 
 def _autoattack(ctx: AuditContext, x: torch.Tensor, y: torch.Tensor) -> AttackResult | None:
@@ -94,15 +97,26 @@ def _classes(report: Any) -> list[dict[str, Any]]:
             for i, c in enumerate(report.classes) if c.n > 0]
 
 
-def _spearman(ctx: AuditContext, report: Any) -> dict[str, Any]:
-    """Do the classes the model misses most also fall to the attack first?"""
-    pred = ctx.logits.argmax(1)
-    miss, success = [], []
-    for c, stats in enumerate(report.classes):
-        members = ctx.y == c
-        if members.any() and stats.success_rate.n > 0:
-            miss.append(float((pred[members] != c).float().mean()))
-            success.append(stats.success_rate.value)
+def _spearman(ctx: AuditContext, y: torch.Tensor, breaking_eps: torch.Tensor,
+              curve: dict[str, Any]) -> dict[str, Any]:
+    """Do the classes the model misses most also fall to the attack first?
+
+    Per-class attack success is read off the PGD curve's per-sample breaking budgets at the
+    budget where overall robust accuracy is nearest half the clean accuracy: at the main budget
+    an attack often breaks every class, and a constant success rate correlates with nothing.
+    """
+    accuracies = [r["value"] for r in curve["robust_accuracy"]]
+    target = accuracies[0] / 2
+    at = min(range(1, len(accuracies)), key=lambda i: abs(accuracies[i] - target))
+    eps = curve["eps"][at]
+    pred, labels, broken = ctx.logits.argmax(1), y.cpu(), breaking_eps.cpu()
+    miss, success, names = [], [], []
+    for c in range(ctx.classifier.num_classes):
+        attacked = (labels == c) & (broken > 0)  # clean-correct samples of class c
+        if (ctx.y == c).any() and attacked.any():
+            names.append(ctx.class_names[c])
+            miss.append(float((pred[ctx.y == c] != c).float().mean()))
+            success.append(float((broken[attacked] <= eps + 1e-12).float().mean()))
     rho: float | None = None
     p_value: float | None = None
     if len(miss) >= 3 and len(set(miss)) > 1 and len(set(success)) > 1:
@@ -110,8 +124,9 @@ def _spearman(ctx: AuditContext, report: Any) -> dict[str, Any]:
         rho, p_value = float(stat.statistic), float(stat.pvalue)
         if math.isnan(rho):
             rho = p_value = None
-    return {"rho": rho, "p_value": p_value, "n_classes": len(miss), "x": "miss rate",
-            "y": "attack success (untargeted)"}
+    return {"rho": rho, "p_value": p_value, "n_classes": len(miss), "eps": eps,
+            "x": "miss rate", "y": f"PGD attack success at eps {eps:.3g}",
+            "classes": names, "success": success, "miss": miss}
 
 
 def _masking(ctx: AuditContext, x: torch.Tensor, y: torch.Tensor, untargeted: AttackResult,
