@@ -5,7 +5,8 @@ trained with the standard recipe and audited on the MNIST test set with the ``st
 (counts are consistent: rates are computed with :class:`Rate` from integer counts, confusion rows
 sum to the class sizes). The embedded images are real handwritten digits: the MNIST test images
 when the shared data folder is present, otherwise scikit-learn's embedded digits (upsampled to
-28x28). Perturbations and corruptions of them are crude stand-ins drawn here for display only.
+28x28). Perturbations, corruptions, attribution maps and class-average maps of them are crude
+stand-ins drawn here for display only.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import io
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 from scipy import ndimage
 
 from brittle._utils.stats import Rate
+from brittle.audit.sections.explain import heat_png, map_png
 from conftest import real_data_dir
 
 NAMES = [str(i) for i in range(10)]
@@ -258,13 +261,160 @@ def calibration_section() -> dict[str, Any]:
             "under_shift": shift}
 
 
+def _maps(image: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Crude look-alikes of each explainer's map of a digit, for display in the fixture."""
+    edges = ndimage.sobel(ndimage.gaussian_filter(image, 1.0), 1)
+    noise = rng.normal(0, 0.3, image.shape) * ndimage.binary_dilation(image > 0.2, iterations=4)
+    coarse = ndimage.zoom(ndimage.zoom(image, 10 / 28, order=1), 28 / 10, order=1)[:28, :28]
+    maps = {"saliency": edges + noise, "smoothgrad": ndimage.gaussian_filter(edges + noise, 1),
+            "integrated_gradients": image * (edges + 0.5 * noise),
+            "gradcam": coarse, "gradcam_plus_plus": np.sqrt(np.clip(coarse, 0, None))}
+    return {m: torch.tensor(v, dtype=torch.float32)[None] for m, v in maps.items()}
+
+
+def _map_png(method: str, image: np.ndarray, attribution: torch.Tensor) -> str:
+    return map_png(torch.tensor(image, dtype=torch.float32)[None], attribution,
+                   signed="gradcam" not in method)
+
+
+def explain_section(rng: np.random.Generator) -> dict[str, Any]:
+    methods = ["gradcam", "gradcam_plus_plus", "integrated_gradients", "saliency", "smoothgrad"]
+    x, y = digit_images()
+    examples = []
+    for i in (12, 57, 103, 250, 318, 402, 611, 777):
+        maps = _maps(x[i], rng)
+        wrong = i == 318  # one mistake among the examples
+        examples.append({"index": i, "label": int(y[i]), "pred": (int(y[i]) + 5) % 10 if wrong
+                         else int(y[i]), "confidence": 0.64 if wrong else
+                         round(float(rng.uniform(0.97, 1.0)), 4), "image_png": png(x[i]),
+                         "maps": {m: _map_png(m, x[i], maps[m]) for m in methods}})
+    layers = ["fc3", "fc2", "fc1", "conv2", "conv1"]
+    curves = {"gradcam": [0.13, -0.07, 0.09, 0.16, 0.23], "gradcam_plus_plus": [0.25, 0.02,
+                                                                                0.04, 0.05, -0.12],
+              "saliency": [0.64, 0.60, 0.50, 0.42, 0.32]}
+    sanity = {name: {"method": name, "layers": layers,
+                     "spearman_raw": [round(v / 2, 3) for v in curve], "spearman_abs": curve,
+                     "ssim": [round(0.8 * v, 3) for v in curve], "final_spearman_abs": curve[-1],
+                     "passed": curve[-1] < 0.5} for name, curve in curves.items()}
+    adversarial = []
+    for i, (label, adv) in zip((478, 487, 666, 700), ((5, 3), (9, 4), (7, 9), (1, 7)),
+                               strict=True):
+        _, image = of_class(label, 1, 2)[0]
+        delta = 0.3 * np.sign(rng.normal(size=image.shape))
+        attacked = np.clip(image + delta, 0, 1)
+        clean_maps, adv_maps = _maps(image, rng), _maps(attacked, rng)
+        row: dict[str, Any] = {"index": i, "label": label, "adv_pred": adv,
+                               "adv_conf": round(float(rng.uniform(0.45, 0.8)), 3),
+                               "clean_png": png(image), "adversarial_png": png(attacked)}
+        for m in ("saliency", "gradcam"):
+            row[f"clean_{m}_png"] = _map_png(m, image, clean_maps[m])
+            row[f"adversarial_{m}_png"] = _map_png(m, attacked, adv_maps[m])
+        row["similarity"] = {m: {"spearman_abs": round(float(rng.uniform(0.0, 0.5)), 3),
+                                 "ssim": round(float(rng.uniform(0.1, 0.6)), 3)}
+                             for m in ("saliency", "gradcam")}
+        adversarial.append(row)
+    return {"methods": methods,
+            "display": {m: "overlay" if "gradcam" in m else "signed" for m in methods},
+            "settings": {"gradcam": {"batch_size": 256, "layer": "last_conv"},
+                         "integrated_gradients": {"steps": 32, "method": "gausslegendre"},
+                         "smoothgrad": {"samples": 25, "noise": 0.15, "seed": 0}},
+            "examples": examples,
+            "sanity": {"criterion": "mean Spearman rank correlation of absolute maps after full "
+                                    "randomization < 0.5", "threshold": 0.5, "n": 16, "seed": 0,
+                       "passed": {m: v["passed"] for m, v in sanity.items()}, "methods": sanity},
+            "completeness": {"mean_gap": 0.0026, "max_gap": 0.0089, "n": 16, "steps": 32,
+                             "method": "gausslegendre", "baseline": "black image (0)"},
+            "clean_vs_adversarial": {"attack": {"name": "pgd", "norm": "linf", "eps": 0.3,
+                                                "steps": 20, "tried": 64, "broken": 64},
+                                     "methods": ["saliency", "gradcam"],
+                                     "examples": adversarial}}
+
+
+def _group(values: list[float], n: int) -> dict[str, Any]:
+    return {"n": n, "mean": values[0], "median": values[1], "std": values[2]}
+
+
+def _pair(true: int, pred: int, n_errors: int, shares: dict[str, tuple[float, float, float]],
+          background: tuple[float, float, float]) -> dict[str, Any]:
+    """A root-cause card: (errors mean, correct mean, p) per method, and the border intensity."""
+    x, y = digit_images()
+    errors = [img for _, img in of_class(true, n_errors, 40)]
+    errors = [0.6 * e + 0.4 * x[np.flatnonzero(y == pred)[k]] for k, e in enumerate(errors)]
+    correct = x[y == true][:256]
+    images = {"errors": np.mean(errors, 0), "correct": correct.mean(0)}
+    pair: dict[str, Any] = {
+        "true_class": true, "predicted_class": pred, "true_name": NAMES[true],
+        "predicted_name": NAMES[pred], "n_errors": n_errors, "n_correct": 256,
+        "explained": {"errors": "predicted class", "correct": "true class"}, "band": 3,
+        "border_area_share": 0.3827, "border_share": {}, "background": {},
+        "test": "two-sided Mann-Whitney U, errors vs correct; effect size = rank-biserial "
+                "correlation 2U/(n1 n2) - 1 (positive: errors larger)",
+        "mean_images": {f"{g}_png": png(v) for g, v in images.items()}, "mean_maps": {}}
+    for method, (e, c, p) in shares.items():
+        effect = round(-0.5 if e < c else 0.5, 3) if p < 0.05 else round((e - c) * 3, 3)
+        pair["border_share"][method] = {
+            "errors": _group([e, e, 0.04], n_errors), "correct": _group([c, c, 0.05], 256),
+            "test": {"u": 400.0, "p_value": p, "effect_size": effect}}
+        density = {g: ndimage.gaussian_filter(v, 2 if method == "gradcam" else 0.7)
+                   for g, v in images.items()}
+        vmax = max(float(np.percentile(d, 99)) for d in density.values())
+        pair["mean_maps"][method] = {f"{g}_png": heat_png(torch.tensor(d), vmax)
+                                     for g, d in density.items()}
+    e, c, p = background
+    pair["background"]["intensity"] = {
+        "errors": _group([e, 0.0, 0.004], n_errors), "correct": _group([c, 0.0, 0.006], 256),
+        "test": {"u": 600.0, "p_value": p, "effect_size": 0.64 if e > c else -0.32}}
+    return pair
+
+
+def diagnose_section(rng: np.random.Generator) -> dict[str, Any]:
+    pairs = [_pair(9, 4, 10, {"saliency": (0.094, 0.104, 0.142), "gradcam": (0.209, 0.309,
+                                                                              0.028)},
+                   (0.003, 0.0085, 0.016)),
+             _pair(4, 9, 9, {"saliency": (0.118, 0.096, 0.004), "gradcam": (0.301, 0.353,
+                                                                             0.539)},
+                   (0.0054, 0.0011, 0.0006)),
+             _pair(7, 2, 8, {"saliency": (0.092, 0.105, 0.066), "gradcam": (0.23, 0.36, 0.011)},
+                   (0.0, 0.003, 0.079))]
+    x, y = digit_images()
+    suspects = []
+    for rank, (given, pred) in enumerate([(6, 4), (5, 6), (8, 9), (8, 9), (4, 9), (7, 1),
+                                          (3, 5), (2, 7), (9, 4), (1, 7), (0, 6), (5, 3)],
+                                         start=1):
+        i = int(np.flatnonzero(y == pred)[30 + rank])  # looks like pred, labelled given
+        p_given = round(0.002 * rank ** 1.8, 4)
+        suspects.append({"rank": rank, "index": i, "given": given, "given_name": NAMES[given],
+                         "predicted": pred, "predicted_name": NAMES[pred], "score": p_given,
+                         "p_given": p_given, "p_predicted": round(0.99 - 2 * p_given, 4),
+                         "image_png": png(x[i])})
+    ambiguous = []
+    for rank, (top1, top2) in enumerate([(4, 9), (7, 2), (3, 5), (1, 7), (9, 7), (5, 8),
+                                         (2, 3), (6, 0)], start=1):
+        i = int(np.flatnonzero(y == top1)[60 + rank])
+        margin = round(0.012 * rank, 3)
+        ambiguous.append({"rank": rank, "index": i, "top1": top1, "top2": top2,
+                          "margin": margin, "entropy": round(0.35 - margin, 3),
+                          "top1_name": NAMES[top1], "top2_name": NAMES[top2],
+                          "image_png": png(x[i])})
+    noise = [rate(k, CLASS_N[c]) for c, k in enumerate([2, 1, 3, 2, 4, 3, 2, 3, 5, 6])]
+    return {"pairs": pairs, "min_errors": 2, "suspects": {
+        "method": "prune_by_noise_rate", "rank_by": "self_confidence", "n": 10000, "count": 31,
+        "source": "softmax of the audited model on the audited images (out-of-sample when the "
+                  "model never trained on them)",
+        "estimated_noise_rate": rate(31, 10000),
+        "noise_rates": [{"label": c, "name": NAMES[c], **r} for c, r in enumerate(noise)],
+        "top": suspects,
+        "ambiguous": {"by": "margin", "threshold": 0.1, "count": 20, "top": ambiguous}}}
+
+
 @functools.lru_cache(maxsize=1)
 def _build() -> dict[str, Any]:
     rng = np.random.default_rng(0)
     accuracy = accuracy_section(rng)
     sections = {"accuracy": accuracy, "adversarial": adversarial_section(rng),
                 "corruptions": corruptions_section(rng, accuracy["accuracy"]["k"]),
-                "ood": ood_section(rng), "calibration": calibration_section()}
+                "ood": ood_section(rng), "calibration": calibration_section(),
+                "explain": explain_section(rng), "diagnose": diagnose_section(rng)}
     auroc = {r["detector"]: r["auroc"] for r in sections["ood"]["results"]
              if r["dataset"] == "kmnist"}
     translate = next(r["accuracy"]["value"] for r in sections["corruptions"]["results"]
@@ -290,7 +440,8 @@ def _build() -> dict[str, Any]:
         "run": {"seed": 0, "budget": "standard", "started": "2026-11-21T10:00:00Z",
                 "seconds_total": 312.4, "seconds": {"forward": 2.1, "accuracy": 0.3,
                                                     "adversarial": 120.5, "corruptions": 80.2,
-                                                    "ood": 40.1, "calibration": 5.0},
+                                                    "ood": 40.1, "calibration": 5.0,
+                                                    "explain": 1.0, "diagnose": 0.3},
                 "versions": {"brittle": "0.1.0", "torch": "2.13.0", "python": "3.11.7",
                              "numpy": "2.2.1"}, "device": "cpu",
                 "command": "brittle audit runs/m/model.safetensors --data mnist"},

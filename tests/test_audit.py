@@ -16,7 +16,8 @@ from brittle.errors import BrittleError
 
 ANCHORS = ("accuracy-classes", "accuracy-pairs", "adversarial-curves", "adversarial-classes",
            "adversarial-masking", "corruptions-table", "ood-table", "calibration-reliability",
-           "calibration-shift")
+           "calibration-shift", "explain-examples", "explain-sanity", "explain-adversarial",
+           "diagnose-pairs", "diagnose-suspects")
 
 
 @pytest.fixture(scope="module")

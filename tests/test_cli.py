@@ -125,5 +125,5 @@ def test_demo_is_the_main_job(tmp_path: Path) -> None:
     assert proc.stdout.strip().splitlines()[-1] == f"report: {report}"
     results = json.loads((tmp_path / "demo" / "audit" / "results.json").read_text())
     assert set(results["sections"]) == {"accuracy", "adversarial", "corruptions", "ood",
-                                        "calibration"}
+                                        "calibration", "explain", "diagnose"}
     assert "findings:" in proc.stdout and report.stat().st_size > 10_000

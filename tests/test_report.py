@@ -16,10 +16,12 @@ from brittle.report.render import render_html, write_report
 from brittle.report.sections import accuracy
 from report_fixtures import example_result
 
-SECTIONS = ["accuracy", "adversarial", "corruptions", "ood", "calibration"]
+SECTIONS = ["accuracy", "adversarial", "corruptions", "ood", "calibration", "explain",
+            "diagnose"]
 SUB_ANCHORS = ["accuracy-classes", "accuracy-pairs", "adversarial-curves", "adversarial-classes",
                "adversarial-masking", "adversarial-examples", "corruptions-table", "ood-table",
-               "calibration-reliability", "calibration-shift"]
+               "calibration-reliability", "calibration-shift", "explain-examples",
+               "explain-sanity", "explain-adversarial", "diagnose-pairs", "diagnose-suspects"]
 
 
 class Page(HTMLParser):
@@ -112,7 +114,9 @@ def test_every_embedded_example_image_appears(result: dict[str, Any], page_html:
         return [p for v in node for p in pngs(v)] if isinstance(node, list) else []
 
     found = pngs(result["sections"])
-    assert len(found) == 8 * 6 + 8 * 3 + 16
+    # accuracy, adversarial, corruptions; explain: examples and clean vs adversarial;
+    # diagnose: mean images and maps of 3 pairs, 12 suspects and 8 ambiguous images
+    assert len(found) == 8 * 6 + 8 * 3 + 16 + 8 + 4 * 6 + 3 * (2 + 2 * 2) + 12 + 8
     for b64 in found:
         assert f'src="data:image/png;base64,{b64}"' in page_html
 
@@ -159,13 +163,13 @@ def test_strings_from_the_json_are_escaped() -> None:
 
 def test_skipped_and_unknown_sections() -> None:
     page_html = render_html(small(ood={"skipped": "no OOD datasets <found> offline"},
-                                  explain={"method": "gradcam", "maps": [1, 2, 3]}))
+                                  fairness={"method": "gradcam", "maps": [1, 2, 3]}))
     page = Page(page_html)
-    assert {"ood", "explain"} <= set(page.ids)
+    assert {"ood", "fairness"} <= set(page.ids)
     assert "Skipped: no OOD datasets <found> offline" in page.visible()
-    unknown = page_html[page_html.index('id="explain"'):]
+    unknown = page_html[page_html.index('id="fairness"'):]
     assert "<details>" in unknown and "&quot;gradcam&quot;" in unknown
-    assert page_html.index('id="ood"') < page_html.index('id="explain"')
+    assert page_html.index('id="ood"') < page_html.index('id="fairness"')
 
 
 def test_sparse_results_render() -> None:

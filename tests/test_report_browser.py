@@ -25,10 +25,12 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="chromium not installed (Debian: apt-get install -y chromium chromium-driver)")
 
-SECTIONS = ["findings", "accuracy", "adversarial", "corruptions", "ood", "calibration", "run"]
+SECTIONS = ["findings", "accuracy", "adversarial", "corruptions", "ood", "calibration",
+            "explain", "diagnose", "run"]
 SUB_ANCHORS = ["accuracy-classes", "accuracy-pairs", "adversarial-curves", "adversarial-classes",
                "adversarial-masking", "adversarial-examples", "corruptions-table", "ood-table",
-               "calibration-reliability", "calibration-shift"]
+               "calibration-reliability", "calibration-shift", "explain-examples",
+               "explain-sanity", "explain-adversarial", "diagnose-pairs", "diagnose-suspects"]
 WIDTH = 1280
 PROBE = """<script>
 window.addEventListener("load", () => {

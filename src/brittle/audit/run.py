@@ -23,7 +23,8 @@ from brittle.audit.budget import Budget, get_budget
 from brittle.audit.context import AuditContext
 from brittle.audit.findings import findings
 from brittle.audit.result import AuditResult
-from brittle.audit.sections import accuracy, adversarial, calibration, corruptions
+from brittle.audit.sections import accuracy, adversarial, calibration, corruptions, diagnose
+from brittle.audit.sections import explain as explain_section
 from brittle.audit.sections import ood as ood_section
 from brittle.data.base import ImageDataset
 from brittle.errors import BrittleError, DataError
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 # corruptions run before calibration, which reuses their logits
 SECTIONS: dict[str, Callable[[AuditContext], dict[str, Any]]] = {
     "accuracy": accuracy.run, "adversarial": adversarial.run, "corruptions": corruptions.run,
-    "ood": ood_section.run, "calibration": calibration.run}
+    "ood": ood_section.run, "calibration": calibration.run, "explain": explain_section.run,
+    "diagnose": diagnose.run}
 
 
 def audit(classifier: Classifier | nn.Module, data: str | ImageDataset, *,
@@ -46,7 +48,8 @@ def audit(classifier: Classifier | nn.Module, data: str | ImageDataset, *,
           train: ImageDataset | None = None, reference: Classifier | None = None,
           data_dir: str | Path | None = None, checkpoint: str | None = None,
           show_progress: bool | None = None, **facts: Any) -> AuditResult:
-    """Audit ``classifier`` on ``data``: accuracy, adversarial, corruptions, OOD, calibration.
+    """Audit ``classifier`` on ``data``: accuracy, adversarial, corruptions, OOD, calibration,
+    explanations and diagnoses (root causes of confused pairs, suspect labels).
 
     Args:
         classifier: A :class:`Classifier`, or a bare module plus ``facts`` (``input_shape``,

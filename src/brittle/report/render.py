@@ -18,13 +18,23 @@ from typing import Any
 from brittle._utils.atomic import atomic_path
 from brittle.errors import BrittleError
 from brittle.report.html import esc, lead, page
-from brittle.report.sections import accuracy, adversarial, calibration, common, corruptions, ood
+from brittle.report.sections import (
+    accuracy,
+    adversarial,
+    calibration,
+    common,
+    corruptions,
+    diagnose,
+    explain,
+    ood,
+)
 
 SCHEMA_PREFIX = "brittle.audit/"
 #: Known sections in page order; any other section is shown as raw JSON after them.
 SECTIONS: dict[str, ModuleType] = {"accuracy": accuracy, "adversarial": adversarial,
                                    "corruptions": corruptions, "ood": ood,
-                                   "calibration": calibration}
+                                   "calibration": calibration, "explain": explain,
+                                   "diagnose": diagnose}
 _IDS = re.compile(r'\sid="([^"]+)"')
 
 
