@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from attack_fixtures import make_classifier
 from brittle import explain
 from brittle.errors import BrittleError
 from brittle.explain.base import Explainer
@@ -34,8 +35,8 @@ class SobelEdges(Explainer):
 
 
 @pytest.fixture(scope="module")
-def result(mnist_clf: Classifier,
-           mnist_test: tuple[torch.Tensor, torch.Tensor]) -> explain.SanityResult:
+def result(mnist_test: tuple[torch.Tensor, torch.Tensor]) -> explain.SanityResult:
+    mnist_clf = make_classifier()  # its own copy: other tests may leave gradients on the shared one
     x, y = mnist_test
     before = {k: v.clone() for k, v in mnist_clf.state_dict().items()}
     res = explain.sanity_check(mnist_clf, x[:32], y[:32],
