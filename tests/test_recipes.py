@@ -64,3 +64,36 @@ def test_every_recipe_runs_one_epoch(name: str) -> None:
     train = data.load("digits", "train").subset(128, seed=0)
     history = recipes.create(name, epochs=1, batch_size=64).fit(_lenet(train), train)
     assert len(history.epochs) == 1 and history.epochs[0].images_per_s > 0
+
+
+def test_eps_warmup_ramps_the_budget_then_holds_it() -> None:
+    recipe = recipes.create("fast-at", epochs=5, eps=0.3, eps_warmup=2)
+    budgets = []
+    for epoch in range(1, 6):
+        recipe.begin_epoch(epoch)
+        budgets.append((recipe._attack.eps, recipe._attack.step_size))
+    assert [round(e, 6) for e, _ in budgets] == [0.1, 0.2, 0.3, 0.3, 0.3]
+    assert [round(s, 6) for _, s in budgets] == [0.125, 0.25, 0.375, 0.375, 0.375]
+    assert recipe.settings()["eps_warmup"] == 2
+
+
+def test_eps_warmup_trains_at_the_ramped_budget() -> None:
+    """The adversarial examples of epoch 1 stay within the warmed-up budget."""
+    train = data.load("digits", "train").subset(64, seed=0)
+    recipe = recipes.create("fast-at", epochs=3, batch_size=64, eps=0.3, eps_warmup=2)
+    seen: list[float] = []
+    batch_loss = recipe.batch_loss
+
+    def spy(clf: models.Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple:
+        seen.append(float((recipe._attack(clf, x, y).x_adv - x).abs().max()))
+        return batch_loss(clf, x, y)
+
+    recipe.batch_loss = spy  # type: ignore[method-assign]
+    recipe.fit(_lenet(train), train)
+    assert seen[0] <= 0.1 + 1e-6 and seen[1] <= 0.2 + 1e-6 and seen[2] > 0.2
+
+
+@pytest.mark.parametrize("bad", [{"eps_warmup": -1}, {"eps_warmup": 3, "epochs": 3}])
+def test_bad_warmup_is_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(BrittleError, match="eps_warmup"):
+        recipes.create("fast-at", **bad)

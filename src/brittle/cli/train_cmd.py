@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from brittle import recipes
-from brittle.cli.args import add_common, nonneg_float, positive_float, positive_int
+from brittle.cli.args import add_common, nonneg_float, nonneg_int, positive_float, positive_int
 from brittle.recipes.base import EpochStats
 from brittle.training import train
 
@@ -24,13 +24,17 @@ def register(sub: Any) -> None:
     parser.add_argument("--momentum", type=nonneg_float)
     parser.add_argument("--weight-decay", type=nonneg_float)
     parser.add_argument("--schedule", choices=("onecycle", "cosine", "constant"))
+    parser.add_argument("--eps", type=positive_float, help="adversarial recipes: Linf budget")
+    parser.add_argument("--eps-warmup", type=nonneg_int,
+                        help="adversarial recipes: epochs over which eps ramps up")
     parser.add_argument("--n", type=positive_int, help="train on a seeded subset of N images")
     add_common(parser)
     parser.set_defaults(run=run, out="runs/train")
 
 
 def run(args: argparse.Namespace) -> int:
-    names = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule")
+    names = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+             "eps", "eps_warmup")
     settings = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     outcome = train(args.model, args.data, recipe=args.recipe, out=args.out,
                     data_dir=args.data_dir, n_train=args.n, seed=args.seed, device=args.device,

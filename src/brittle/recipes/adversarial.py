@@ -8,6 +8,12 @@
 The adversarial examples are generated with the model in eval mode (the attack base class
 does that and restores train mode), so batch-norm statistics are only updated on the batch the
 model is trained on.
+
+``eps_warmup=k`` ramps the budget over the first ``k`` epochs (epoch ``e`` trains at
+``eps * e / (k + 1)``, step size scaled alike), the usual warm-up of MNIST adversarial training
+(e.g. Zhang et al. 2019, TRADES; Gowal et al. 2018, IBP). On MNIST at eps 0.3 it is what keeps
+single-step training of LeNet-5 from learning to resist only its own FGSM step: 88% against
+PGD-20 after 10 epochs with ``eps_warmup=2``, against 46% without (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -27,20 +33,32 @@ from brittle.recipes.registry import RECIPES
 class AdversarialRecipe(Recipe):
     """Cross-entropy on PGD examples of ``steps`` steps of ``step_size`` within Linf ``eps``."""
 
-    extra_fields = ("eps", "steps", "step_size")
+    extra_fields = ("eps", "steps", "step_size", "eps_warmup")
     default_eps = 0.3
 
     def __init__(self, *, eps: float | None = None, steps: int | None = None,
-                 step_size: float | None = None, **settings: Any) -> None:
+                 step_size: float | None = None, eps_warmup: int = 0,
+                 **settings: Any) -> None:
         super().__init__(**settings)
         self.eps = float(self.default_eps if eps is None else eps)
         self.steps = int(self._default_steps() if steps is None else steps)
         self.step_size = float(self._default_step_size() if step_size is None else step_size)
+        self.eps_warmup = int(eps_warmup)
         if not 0 < self.eps <= 1 or self.steps < 1 or self.step_size <= 0:
             raise BrittleError(f"{self.name}: need 0 < eps <= 1, steps >= 1 and step_size > 0")
-        self._attack = PGD(eps=self.eps, steps=self.steps, step_size=self.step_size,
-                           random_start=True, keep="last", early_stop=False,
-                           seed=self.config.seed)
+        if not 0 <= self.eps_warmup < self.config.epochs:
+            raise BrittleError(f"{self.name}: eps_warmup must be in [0, epochs), got "
+                               f"{self.eps_warmup}")
+        self._attack = self._pgd(1.0)
+
+    def _pgd(self, scale: float) -> PGD:
+        return PGD(eps=self.eps * scale, steps=self.steps, step_size=self.step_size * scale,
+                   random_start=True, keep="last", early_stop=False, seed=self.config.seed)
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Scale the budget for the warm-up epochs (``epoch`` counts from 1)."""
+        if self.eps_warmup:
+            self._attack = self._pgd(min(1.0, epoch / (self.eps_warmup + 1)))
 
     def _default_steps(self) -> int:
         return 40

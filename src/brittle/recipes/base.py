@@ -120,6 +120,10 @@ class Recipe:
         extra = {name: getattr(self, name) for name in self.extra_fields}
         return {**asdict(self.config), **extra}
 
+    def begin_epoch(self, epoch: int) -> None:
+        """Called before each epoch (counting from 1): recipes with schedules of their own
+        (an eps warm-up, a Mixup ramp) adjust them here."""
+
     def batch_loss(self, classifier: Classifier, x: torch.Tensor,
                    y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean training loss and logits for one batch; the model is in train mode."""
@@ -152,6 +156,7 @@ class Recipe:
         history = TrainHistory(self.name, self.settings())
         start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
+            self.begin_epoch(epoch)
             history.epochs.append(self._epoch(classifier, train, optimizer, scheduler, generator,
                                               epoch, device, show_progress))
             e = history.epochs[-1]
