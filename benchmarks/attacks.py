@@ -231,9 +231,9 @@ def main() -> None:
     curve(lenet, x[:512], y[:512], budgets=[0.3 * i / 8 for i in range(1, 9)], steps=20, bs=256)
     curve(lenet, x[:512], y[:512], budgets=[0.025 * i for i in range(1, 9)], steps=20, bs=256)
     # a curve's natural use: a robust model, whose samples stay robust over several budgets
-    robust = trained("lenet5", "mnist", 2000 if args.quick else 10000, 3, args.data_dir,
+    robust = trained("lenet5", "mnist", 2000 if args.quick else 10000, 4, args.data_dir,
                      recipe="fast-at", optimizer="adam", lr=0.005, weight_decay=0.0,
-                     batch_size=100)
+                     batch_size=100, eps_warmup=2)
     curve(robust, x[:512], y[:512], budgets=[0.3 * i / 8 for i in range(1, 9)], steps=20,
           bs=256)
 

@@ -80,6 +80,16 @@ def test_same_seed_same_numbers(tmp_path: Path) -> None:
     assert accuracies[0]["confusion"] == accuracies[1]["confusion"]
 
 
+def test_adversarial_training_settings_reach_the_recipe(tmp_path: Path) -> None:
+    proc = brittle("train", "--model", "lenet5", "--data", "digits", "--recipe", "fast-at",
+                   "--epochs", "2", "--eps", "0.2", "--eps-warmup", "1", "--n", "128",
+                   "--out", str(tmp_path), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    settings = json.loads((tmp_path / "train.json").read_text())["history"]["settings"]
+    assert settings["eps"] == 0.2 and settings["eps_warmup"] == 1
+    assert settings["step_size"] == pytest.approx(0.25)  # 1.25 eps
+
+
 @pytest.mark.parametrize(("argv", "fragment"), [
     (["train", "--model", "lenet5", "--data", "imagenet"], "unknown dataset 'imagenet'"),
     (["train", "--model", "vgg99", "--data", "digits"], "unknown model 'vgg99'"),
@@ -88,6 +98,10 @@ def test_same_seed_same_numbers(tmp_path: Path) -> None:
     (["train", "--model", "lenet5", "--data", "digits", "--lr", "1e9"], "lr must be"),
     (["train", "--model", "lenet5", "--data", "digits", "--n", "99999"], "asked for 99999"),
     (["train", "--model", "lenet5", "--data", "digits", "--device", "tpu"], "unknown device"),
+    (["train", "--model", "lenet5", "--data", "digits", "--recipe", "fast-at", "--epochs", "2",
+      "--eps-warmup", "2"], "eps_warmup must be in [0, epochs)"),
+    (["train", "--model", "lenet5", "--data", "digits", "--eps-warmup", "1"],
+     "recipe 'standard' has no setting(s) eps_warmup"),
     (["eval", "missing.safetensors", "--data", "digits"], "missing.safetensors"),
     (["frobnicate"], "invalid choice"),
 ])
