@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from brittle._utils.atomic import atomic_path
+from brittle._utils.pyplot import imshow, pyplot, save_png
 from brittle.diagnose.suspects import SuspectReport
 from brittle.errors import BrittleError
 
@@ -36,7 +35,7 @@ def suspect_gallery(report: SuspectReport, images: torch.Tensor, path: str | Pat
     if images.ndim != 4 or len(images) != report.n:
         raise BrittleError(f"gallery needs the {report.n} images (N, C, H, W) the report "
                            f"scored, got shape {tuple(images.shape)}")
-    plt = _pyplot()
+    plt = pyplot()
     shown = min(count, len(report))
     cols = max(1, min(columns, shown))
     rows = max(1, math.ceil(shown / cols))
@@ -46,9 +45,7 @@ def suspect_gallery(report: SuspectReport, images: torch.Tensor, path: str | Pat
         ax.axis("off")
     for tile, row in enumerate(report.rows(shown)):
         ax = axes.flat[tile]
-        image = images[row["index"]].detach().cpu().clamp(0, 1)
-        ax.imshow(_hwc(image), cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=1,
-                  interpolation="nearest")
+        imshow(ax, images[row["index"]])
         ax.set_title(f"#{row['index']} given {row['given_name']}\n"
                      f"model {row['predicted_name']} {100 * row['p_predicted']:.0f}%",
                      fontsize=7)
@@ -56,21 +53,4 @@ def suspect_gallery(report: SuspectReport, images: torch.Tensor, path: str | Pat
         axes.flat[0].text(0.5, 0.5, "no suspects", ha="center", va="center")
     fig.suptitle(f"top {shown} of {len(report)} label suspects ({report.method}, "
                  f"ranked by {report.rank_by})", fontsize=9)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _hwc(image: torch.Tensor) -> Any:
-    array = image.permute(1, 2, 0).numpy()
-    return array[..., 0] if array.shape[2] == 1 else array
+    return save_png(plt, fig, path, tight_layout=False)  # the layout is "constrained"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from brittle._utils.atomic import atomic_path
+from brittle._utils.pyplot import imshow, pyplot, save_png
 from brittle.explain.base import Explanation
 from brittle.explain.functional import border_mask, normalize_for_display
 
@@ -26,29 +26,6 @@ HEAT = "jet"
 SIGNED = "bwr"
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(plt: Any, fig: Any, path: str | Path) -> Path:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
-def _hwc(image: torch.Tensor) -> Any:
-    """``(C, H, W)`` in [0, 1] to a numpy array matplotlib shows (grey for one channel)."""
-    image = image.detach().cpu().float().clamp(0, 1)
-    return image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
-
-
 def _rgb(image: torch.Tensor) -> Any:
     image = image.detach().cpu().float().clamp(0, 1)
     return (image.expand(3, -1, -1) if image.shape[0] == 1 else image).permute(1, 2, 0).numpy()
@@ -56,8 +33,7 @@ def _rgb(image: torch.Tensor) -> Any:
 
 def show_image(ax: Any, image: torch.Tensor, title: str = "") -> None:
     """Draw an image ``(C, H, W)`` in [0, 1]."""
-    ax.imshow(_hwc(image), cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=1,
-              interpolation="nearest")
+    imshow(ax, image)
     _finish(ax, title)
 
 
@@ -111,7 +87,7 @@ def explanation_grid(x: torch.Tensor, explanation: Explanation, path: str | Path
                      class_names: Sequence[str] | None = None, count: int = 8) -> Path:
     """One column per image (the first ``count``): image, map, overlay and, for signed
     (gradient) maps, the positive and negative parts shown apart."""
-    plt = _pyplot()
+    plt = pyplot()
     n = min(count, len(explanation))
     signed = is_signed(explanation)
     rows = ["image", "map", "overlay", *(["positive", "negative"] if signed else [])]
@@ -128,14 +104,14 @@ def explanation_grid(x: torch.Tensor, explanation: Explanation, path: str | Path
             show_magnitude(axes[4][col], neg[col], cmap="Blues")
     _label_rows(axes, rows)
     fig.suptitle(f"{explanation.method} (explained class above each image)", fontsize=10)
-    return _save(plt, fig, path)
+    return save_png(plt, fig, path)
 
 
 def single_panel(kind: str, x: torch.Tensor, explanation: Explanation, index: int,
                  path: str | Path, *, title: str = "") -> Path:
     """One image's ``kind`` panel (``map``, ``overlay``, ``positive`` or ``negative``) as its own
     PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(3.2, 3.4))
     maps = explanation.maps[index]
     if kind == "map":
@@ -148,14 +124,14 @@ def single_panel(kind: str, x: torch.Tensor, explanation: Explanation, index: in
         show_magnitude(ax, explanation.negative()[index], title, cmap="Blues")
     else:
         raise ValueError(f"unknown panel {kind!r}")
-    return _save(plt, fig, path)
+    return save_png(plt, fig, path)
 
 
 def comparison_grid(comparison: Comparison, path: str | Path, *,
                     class_names: Sequence[str] | None = None, count: int = 4) -> Path:
     """Rows: image, then one overlay row per method; columns: clean | adversarial for each of the
     first ``count`` images (clean explained for its true class, adversarial for its new one)."""
-    plt = _pyplot()
+    plt = pyplot()
     n = min(count, len(comparison.labels))
     methods = list(comparison.clean)
     rows = ["image", *methods]
@@ -175,13 +151,13 @@ def comparison_grid(comparison: Comparison, path: str | Path, *,
                     show_overlay(axes[row][col], images[i], maps)
     _label_rows(axes, rows)
     fig.suptitle("clean (true class) | adversarial (adversarial class)", fontsize=10)
-    return _save(plt, fig, path)
+    return save_png(plt, fig, path)
 
 
 def sanity_figure(result: SanityResult, path: str | Path) -> Path:
     """Spearman correlation of absolute maps (solid) and SSIM (dashed) against how many layers
     are randomized, one colour per method, with the pass threshold."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     layers: list[str] = []
     for name, m in result.methods.items():
@@ -198,13 +174,13 @@ def sanity_figure(result: SanityResult, path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="Spearman |map| (solid)\nSSIM (dashed)", title_fontsize=7,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(plt, fig, path)
+    return save_png(plt, fig, path)
 
 
 def rootcause_figure(diagnosis: PairDiagnosis, path: str | Path) -> Path:
     """Errors | correct: the mean image, then each method's mean attribution density with the
     border band outlined and the mean border share in the title."""
-    plt = _pyplot()
+    plt = pyplot()
     methods = list(diagnosis.mean_maps)
     rows = ["mean image", *methods]
     fig, axes = plt.subplots(len(rows), 2, figsize=(4.6, 2.2 * len(rows)), squeeze=False)
@@ -219,7 +195,7 @@ def rootcause_figure(diagnosis: PairDiagnosis, path: str | Path) -> Path:
             show_magnitude(axes[row][col], density[None], f"border share {share:.2f}")
             _outline_band(axes[row][col], density.shape, diagnosis.band)
     _label_rows(axes, rows)
-    return _save(plt, fig, path)
+    return save_png(plt, fig, path)
 
 
 def _outline_band(ax: Any, shape: Sequence[int], band: int) -> None:

@@ -7,21 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from brittle._utils.atomic import atomic_path
+from brittle._utils.pyplot import imshow, pyplot, save_png
 from brittle.attacks.base import AttackResult
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def adversarial_grid(result: AttackResult, x: torch.Tensor, class_names: Sequence[str],
@@ -31,7 +21,7 @@ def adversarial_grid(result: AttackResult, x: torch.Tensor, class_names: Sequenc
     Shows the first ``count`` samples the attack succeeded on (or the first ones if none), each
     titled with the prediction and its softmax confidence.
     """
-    plt = _pyplot()
+    plt = pyplot()
     order = torch.nonzero(result.success & result.clean_correct).flatten().tolist()
     chosen = (order or list(range(len(x))))[:count]
     fig, axes = plt.subplots(3, max(len(chosen), 1), figsize=(1.6 * max(len(chosen), 1), 5.4),
@@ -45,21 +35,20 @@ def adversarial_grid(result: AttackResult, x: torch.Tensor, class_names: Sequenc
                   (adv, _title(adv_p[i], class_names)))
         for row, (image, title) in enumerate(panels):
             ax = axes[row][col]
-            ax.imshow(_hwc(image), cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=1,
-                      interpolation="nearest")
+            imshow(ax, image)
             ax.set_title(title, fontsize=8)
             ax.axis("off")
     for row, label in enumerate(("original", "perturbation", "adversarial")):
         axes[row][0].text(-0.15, 0.5, label, transform=axes[row][0].transAxes, rotation=90,
                           va="center", ha="right", fontsize=9)
     fig.suptitle(f"{result.attack} ({result.norm}, eps={result.eps:g})", fontsize=10)
-    return _save(plt, fig, path)
+    return save_png(plt, fig, path)
 
 
 def curve_plot(eps: Sequence[float], accuracy: Sequence[float], low: Sequence[float],
                high: Sequence[float], path: str | Path, *, title: str) -> Path:
     """Robust accuracy against eps with its 95% confidence band."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ax.fill_between(eps, [100 * v for v in low], [100 * v for v in high], alpha=0.25,
                     label="95% CI")
@@ -70,22 +59,9 @@ def curve_plot(eps: Sequence[float], accuracy: Sequence[float], low: Sequence[fl
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    return _save(plt, fig, path)
+    return save_png(plt, fig, path)
 
 
 def _title(probs: torch.Tensor, class_names: Sequence[str]) -> str:
     conf, pred = probs.max(0)
     return f"{class_names[int(pred)]} {100 * float(conf):.0f}%"
-
-
-def _hwc(image: torch.Tensor) -> Any:
-    array = image.permute(1, 2, 0).numpy()
-    return array[..., 0] if array.shape[2] == 1 else array
-
-
-def _save(plt: Any, fig: Any, path: str | Path) -> Path:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
