@@ -23,7 +23,7 @@ import torch
 from brittle import data
 from brittle._utils.stats import Rate
 from brittle.data.base import ImageDataset
-from brittle.diagnose import find_suspects, out_of_sample_probabilities
+from brittle.diagnose import find_suspects, flip_labels, out_of_sample_probabilities
 
 T = TypeVar("T")
 METHODS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning")
@@ -38,17 +38,6 @@ def best_time(fn: Callable[[], T]) -> tuple[T, float]:
         result = fn()
         times.append(time.perf_counter() - start)
     return result, min(times)
-
-
-def flip_labels(labels: torch.Tensor, fraction: float, num_classes: int,
-                seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flip a seeded ``fraction`` of ``labels`` to a uniformly random other class."""
-    gen = torch.Generator().manual_seed(seed)
-    flipped = torch.randperm(len(labels), generator=gen)[:round(fraction * len(labels))]
-    noisy = labels.clone()
-    shift = torch.randint(1, num_classes, (len(flipped),), generator=gen)
-    noisy[flipped] = (labels[flipped] + shift) % num_classes
-    return noisy, flipped
 
 
 def main() -> None:
@@ -70,7 +59,8 @@ def main() -> None:
     train = data.load("mnist", "train", data_dir=args.data_dir)
     if args.n is not None:
         train = train.subset(args.n, seed=args.seed)
-    noisy, flipped = flip_labels(train.labels, args.flip, train.num_classes, args.seed)
+    noisy, flipped = flip_labels(train.labels, args.flip, num_classes=train.num_classes,
+                                 seed=args.seed)
     noisy_set = ImageDataset(train.images, noisy, train.class_names, name="mnist",
                              split="train")
     print(f"MNIST train n={len(train)}, {len(flipped)} labels flipped ({args.flip:.0%}, "

@@ -20,6 +20,7 @@ from brittle.diagnose import confident_learning as cl
 from brittle.diagnose import (
     find_ambiguous,
     find_suspects,
+    flip_labels,
     label_quality,
     out_of_sample_probabilities,
     probabilities_from_model,
@@ -30,17 +31,6 @@ from brittle.errors import BrittleError
 
 METHODS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning")
 FLIP_SEED = 0
-
-
-def flip_labels(labels: torch.Tensor, fraction: float, *, num_classes: int = 10,
-                seed: int = FLIP_SEED) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flip a seeded ``fraction`` of ``labels`` to a uniformly random *other* class."""
-    gen = torch.Generator().manual_seed(seed)
-    flipped = torch.randperm(len(labels), generator=gen)[:round(fraction * len(labels))]
-    noisy = labels.clone()
-    shift = torch.randint(1, num_classes, (len(flipped),), generator=gen)
-    noisy[flipped] = (labels[flipped] + shift) % num_classes
-    return noisy, flipped
 
 
 def precision_recall(found: torch.Tensor, truth: torch.Tensor) -> tuple[float, float]:
@@ -268,7 +258,7 @@ def held_out_mnist() -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tens
     x, y = x[4000:], y[4000:]
     probs = probabilities_from_model(make_classifier(), ImageDataset(
         x, y, tuple(str(i) for i in range(10)), name="mnist", split="train"))
-    noisy, flipped = flip_labels(y, 0.05)
+    noisy, flipped = flip_labels(y, 0.05, num_classes=10, seed=FLIP_SEED)
     return probs.double().numpy(), y, noisy, flipped
 
 
@@ -328,7 +318,7 @@ def test_finds_flipped_labels_in_held_out_predictions() -> None:
 
 def test_cross_validated_probabilities_recover_flipped_labels(data_dir: Path) -> None:
     train = data.load("mnist", "train", data_dir=data_dir).subset(3000, seed=0)
-    noisy, flipped = flip_labels(train.labels, 0.05)
+    noisy, flipped = flip_labels(train.labels, 0.05, num_classes=10, seed=FLIP_SEED)
     noisy_set = ImageDataset(train.images, noisy, train.class_names, name="mnist", split="train")
     probs = out_of_sample_probabilities(noisy_set, folds=3, epochs=3, batch_size=32, seed=0,
                                         show_progress=False)

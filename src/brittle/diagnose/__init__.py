@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from brittle.diagnose.ambiguity import AmbiguousExamples, find_ambiguous
 from brittle.diagnose.crossval import out_of_sample_probabilities, stratified_folds
+from brittle.diagnose.noise import flip_labels
 from brittle.diagnose.suspects import (
     SuspectReport,
     find_suspects,
@@ -24,6 +25,7 @@ __all__ = [
     "SuspectReport",
     "find_ambiguous",
     "find_suspects",
+    "flip_labels",
     "label_quality",
     "out_of_sample_probabilities",
     "probabilities_from_model",
