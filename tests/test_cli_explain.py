@@ -7,10 +7,10 @@ from pathlib import Path
 
 import matplotlib.image as mpimg
 import pytest
-import torch
 
+from audit_fixtures import digits_classifier
 from brittle import data
-from brittle.models import build_classifier, save_classifier
+from brittle.models import save_classifier
 from test_cli import assert_one_line_error, brittle
 
 
@@ -23,20 +23,9 @@ def assert_png(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A lenet5 for ``digits`` (weights seeded, briefly fitted so predictions vary)."""
-    torch.manual_seed(0)
-    ds = data.load("digits", "train")
-    clf = build_classifier("lenet5", input_shape=ds.input_shape, num_classes=ds.num_classes,
-                           class_names=ds.class_names)
-    x, y = ds.tensors()
-    opt = torch.optim.Adam(clf.parameters(), lr=3e-3)
-    for start in range(0, 640, 64):
-        loss = torch.nn.functional.cross_entropy(clf(x[start:start + 64]), y[start:start + 64])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    """The audit tests' LeNet-5, trained (seeded, seconds) on the digits training split."""
     path = tmp_path_factory.mktemp("digits-model") / "model.safetensors"
-    save_classifier(clf.eval(), path, dataset="digits")
+    save_classifier(digits_classifier(), path, dataset="digits")
     return path
 
 
