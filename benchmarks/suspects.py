@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,9 +25,11 @@ from brittle import data
 from brittle._utils.stats import Rate
 from brittle.data.base import ImageDataset
 from brittle.diagnose import find_suspects, flip_labels, out_of_sample_probabilities
+from brittle.diagnose.suspects import Method
 
 T = TypeVar("T")
-METHODS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning")
+METHODS: tuple[Method, ...] = ("prune_by_noise_rate", "prune_by_class", "both",
+                               "confident_learning")
 REPEATS = 3  # finder timings are the best of this many runs
 
 
@@ -94,15 +97,14 @@ def main() -> None:
     print(f"{'method':<20} {'found':>6} {'precision [95% CI]':>30} {'recall [95% CI]':>30} "
           f"{'ours s':>7} {'cleanlab s':>10} {'∩/theirs':>9} {'jaccard':>8}")
     for method in METHODS:
-        report, ours_s = best_time(
-            lambda m=method: find_suspects(p64, labels, method=m))
+        report, ours_s = best_time(partial(find_suspects, p64, labels, method=method))
         ours = set(report.indices.tolist())
         hits = len(ours & truth)
         line = (f"{method:<20} {len(ours):>6} {Rate.of(hits, len(ours))!s:>30} "
                 f"{Rate.of(hits, len(truth))!s:>30} {ours_s:>7.3f}")
         if find_label_issues is not None:
-            mask, theirs_s = best_time(
-                lambda m=method: find_label_issues(labels, p64, filter_by=m, n_jobs=1))
+            mask, theirs_s = best_time(partial(find_label_issues, labels, p64, filter_by=method,
+                                               n_jobs=1))
             theirs = set(np.flatnonzero(mask).tolist())
             common = len(ours & theirs)
             line += (f" {theirs_s:>10.3f} {common / max(len(theirs), 1):>9.4f} "
