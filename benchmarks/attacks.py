@@ -8,6 +8,7 @@ curve from one run (against one run per budget; undefended and fast-AT models) a
 
     python benchmarks/attacks.py --data-dir ../shared/data            # full run
     python benchmarks/attacks.py --data-dir ../shared/data --quick    # smaller, for a smoke test
+    python benchmarks/attacks.py --data-dir ../shared/data --steps 40 # longer PGD in the tables
 
 Peers are optional: torchattacks (pip install --no-deps torchattacks==3.5.1),
 adversarial-robustness-toolbox and foolbox; missing ones are reported and skipped.
@@ -16,6 +17,7 @@ adversarial-robustness-toolbox and foolbox; missing ones are reported and skippe
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -71,6 +73,10 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 def batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
             y: torch.Tensor, bs: int) -> torch.Tensor:
     return torch.cat([fn(x[i:i + bs], y[i:i + bs]) for i in range(0, len(x), bs)])
+
+
+def adversarial(attack: PGD, clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return attack(clf, x, y).x_adv
 
 
 def robust_acc(clf: Classifier, x_adv: torch.Tensor, y: torch.Tensor) -> float:
@@ -134,7 +140,7 @@ def throughput(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, 
         for _ in range(repeats):  # rounds alternate the implementations: no order effects
             for label, fn in runs.items():
                 torch.manual_seed(0)
-                seconds, outputs[label] = timed(lambda fn=fn: batched(fn, x, y, bs), 1)
+                seconds, outputs[label] = timed(functools.partial(batched, fn, x, y, bs), 1)
                 times[label].append(seconds)
     base = len(x) / statistics.median(times["hand-written autograd loop"])
     for label in runs:
@@ -150,8 +156,8 @@ def early_stopping(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     for label, stop in (("full length", False), ("early stop", True)):
         attack = PGD(eps=eps, steps=steps, early_stop=stop, seed=0)
         attack(clf, x[:bs], y[:bs])  # warm-up
-        seconds, x_adv = timed(lambda a=attack: batched(lambda xb, yb: a(clf, xb, yb).x_adv,
-                                                        x, y, bs), repeats)
+        run = functools.partial(batched, functools.partial(adversarial, attack, clf), x, y, bs)
+        seconds, x_adv = timed(run, repeats)
         rows.append((label, seconds, robust_acc(clf, x_adv, y)))
     for label, seconds, acc in rows:
         print(f"{label:<12} {seconds:7.2f}s  robust acc {100 * acc:.2f}%")
@@ -201,7 +207,7 @@ def compiled(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, ep
 
 def trained(arch: str, name: str, n: int, epochs: int, data_dir: str | None,
             recipe: str = "standard", **settings: Any) -> Classifier:
-    options = {"batches": (1,)} if name == "cifar10" else {}
+    options: dict[str, Any] = {"batches": (1,)} if name == "cifar10" else {}
     train = data.load(name, "train", data_dir=data_dir, **options)
     train = train.subset(n, seed=0)
     src = data.source(name)
@@ -217,6 +223,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--steps", type=int, default=10,
+                        help="PGD steps of the throughput tables (brittle's two extra forward "
+                             "passes weigh less the more steps there are)")
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
     torch.manual_seed(0)
@@ -225,7 +234,8 @@ def main() -> None:
     lenet = trained("lenet5", "mnist", 2000 if args.quick else 10000, 2, args.data_dir)
     x, y = data.load("mnist", "test", data_dir=args.data_dir).subset(
         256 if args.quick else 1024, seed=0).tensors()
-    throughput("LeNet-5 / MNIST", lenet, x, y, eps=0.3, steps=10, bs=256, repeats=repeats)
+    throughput("LeNet-5 / MNIST", lenet, x, y, eps=0.3, steps=args.steps, bs=256,
+               repeats=repeats)
     early_stopping(lenet, x, y, eps=0.3, steps=40, bs=256, repeats=repeats)
     # an even grid up to eps, and a finer one at the small budgets where samples stay robust
     curve(lenet, x[:512], y[:512], budgets=[0.3 * i / 8 for i in range(1, 9)], steps=20, bs=256)
@@ -240,7 +250,7 @@ def main() -> None:
     resnet = trained("resnet20", "cifar10", 500 if args.quick else 2000, 1, args.data_dir)
     xc, yc = data.load("cifar10", "test", data_dir=args.data_dir).subset(
         128 if args.quick else 256, seed=0).tensors()
-    throughput("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=10, bs=128,
+    throughput("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=args.steps, bs=128,
                repeats=repeats)
     compiled("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=10, bs=128,
              repeats=repeats)
