@@ -90,6 +90,15 @@ def test_adversarial_training_settings_reach_the_recipe(tmp_path: Path) -> None:
     assert settings["step_size"] == pytest.approx(0.25)  # 1.25 eps
 
 
+def test_pgd_training_takes_its_steps_and_step_size(tmp_path: Path) -> None:
+    proc = brittle("train", "--model", "lenet5", "--data", "digits", "--recipe", "pgd-at",
+                   "--epochs", "1", "--steps", "3", "--step-size", "0.1", "--n", "64",
+                   "--out", str(tmp_path), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    settings = json.loads((tmp_path / "train.json").read_text())["history"]["settings"]
+    assert settings["steps"] == 3 and settings["step_size"] == pytest.approx(0.1)
+
+
 @pytest.mark.parametrize(("argv", "fragment"), [
     (["train", "--model", "lenet5", "--data", "imagenet"], "unknown dataset 'imagenet'"),
     (["train", "--model", "vgg99", "--data", "digits"], "unknown model 'vgg99'"),
@@ -102,6 +111,9 @@ def test_adversarial_training_settings_reach_the_recipe(tmp_path: Path) -> None:
       "--eps-warmup", "2"], "eps_warmup must be in [0, epochs)"),
     (["train", "--model", "lenet5", "--data", "digits", "--eps-warmup", "1"],
      "recipe 'standard' has no setting(s) eps_warmup"),
+    (["train", "--model", "lenet5", "--data", "digits", "--steps", "0"], "--steps"),
+    (["train", "--model", "lenet5", "--data", "digits", "--steps", "5"],
+     "recipe 'standard' has no setting(s) steps"),
     (["eval", "missing.safetensors", "--data", "digits"], "missing.safetensors"),
     (["frobnicate"], "invalid choice"),
 ])
