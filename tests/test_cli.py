@@ -80,23 +80,19 @@ def test_same_seed_same_numbers(tmp_path: Path) -> None:
     assert accuracies[0]["confusion"] == accuracies[1]["confusion"]
 
 
-def test_adversarial_training_settings_reach_the_recipe(tmp_path: Path) -> None:
-    proc = brittle("train", "--model", "lenet5", "--data", "digits", "--recipe", "fast-at",
-                   "--epochs", "2", "--eps", "0.2", "--eps-warmup", "1", "--n", "128",
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--recipe", "fast-at", "--epochs", "2", "--eps", "0.2", "--eps-warmup", "1"],
+     {"eps": 0.2, "eps_warmup": 1, "step_size": 0.25}),  # fast-at's step: 1.25 eps
+    (["--recipe", "pgd-at", "--epochs", "1", "--steps", "3", "--step-size", "0.1"],
+     {"eps": 0.3, "steps": 3, "step_size": 0.1}),
+])
+def test_adversarial_training_settings_reach_the_recipe(argv: list[str], expected: dict[str, float],
+                                                        tmp_path: Path) -> None:
+    proc = brittle("train", "--model", "lenet5", "--data", "digits", *argv, "--n", "128",
                    "--out", str(tmp_path), "--no-progress")
     assert proc.returncode == 0, proc.stderr
     settings = json.loads((tmp_path / "train.json").read_text())["history"]["settings"]
-    assert settings["eps"] == 0.2 and settings["eps_warmup"] == 1
-    assert settings["step_size"] == pytest.approx(0.25)  # 1.25 eps
-
-
-def test_pgd_training_takes_its_steps_and_step_size(tmp_path: Path) -> None:
-    proc = brittle("train", "--model", "lenet5", "--data", "digits", "--recipe", "pgd-at",
-                   "--epochs", "1", "--steps", "3", "--step-size", "0.1", "--n", "64",
-                   "--out", str(tmp_path), "--no-progress")
-    assert proc.returncode == 0, proc.stderr
-    settings = json.loads((tmp_path / "train.json").read_text())["history"]["settings"]
-    assert settings["steps"] == 3 and settings["step_size"] == pytest.approx(0.1)
+    assert {k: settings[k] for k in expected} == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
