@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog, minimize
 from torch import nn
@@ -42,6 +42,7 @@ def _reference_l2(p: np.ndarray, w: np.ndarray, c: float) -> float:
     return float(np.sqrt(res.fun)) if res.success else float("nan")
 
 
+@example(seed=1558, dim=5, norm="linf", scale=1.78125)  # c rounded to float32 missed by 1e-7
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**16), dim=st.integers(1, 6), norm=st.sampled_from(["linf", "l2"]),
        scale=st.floats(0.01, 2.0))
@@ -50,7 +51,8 @@ def test_projection_is_minimal_and_feasible(seed: int, dim: int, norm: str, scal
     p, w = rng.uniform(0, 1, dim), rng.normal(size=dim)
     c = float(scale * rng.normal())
     d = hyperplane_box_projection(torch.tensor(p[None]), torch.tensor(w[None]),
-                                  torch.tensor([c]), 0.0, 1.0, norm)[0].numpy()
+                                  torch.tensor([c], dtype=torch.float64), 0.0, 1.0,
+                                  norm)[0].numpy()
     assert np.all(p + d >= -1e-9) and np.all(p + d <= 1 + 1e-9)
     reachable = c <= np.sum(np.where(w > 0, 1 - p, -p) * w) if c > 0 else \
         c >= np.sum(np.where(w > 0, -p, 1 - p) * w)
