@@ -136,6 +136,20 @@ class AttackContext:
             (grad,) = torch.autograd.grad(loss.sum(), x_adv)
         return loss.detach(), logits.detach(), grad.detach()
 
+    def logits_and_jacobian(self, x_adv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(N, K)`` and the input gradient of every logit, ``(N, K, D)``.
+
+        One forward pass and one backward pass per class through the kept graph: half the
+        cost of a pass over ``K`` copies of the batch, and a ``K``-th of its activation memory.
+        """
+        x_adv = x_adv.detach().requires_grad_(True)
+        k = self.classifier.num_classes
+        with torch.enable_grad():
+            logits = self.logits(x_adv)
+            grads = [torch.autograd.grad(logits[:, c].sum(), x_adv, retain_graph=c < k - 1)[0]
+                     for c in range(k)]
+        return logits.detach(), torch.stack(grads, dim=1).flatten(2)
+
     def project(self, x_adv: torch.Tensor, x: torch.Tensor,
                 eps: float | torch.Tensor | None = None) -> torch.Tensor:
         return project(x_adv, x, self.eps if eps is None else eps, self.norm, self.bounds)

@@ -225,19 +225,17 @@ class FAB(Attack):
         """Logits ``(N, K)``, gaps ``f_l - f_y`` ``(N, M)`` and their gradients ``(N, M, D)``.
 
         ``M = 1`` for a targeted run (the gap to the true class in a sweep, to the best other
-        class for a given target); otherwise ``M = K`` via one pass over ``K`` copies.
+        class for a given target); otherwise ``M = K`` from the logits' Jacobian.
         """
         if s.toward is not None:
             # a true target must beat every class, so its boundary is against the best other
             kind: LossFn = _target_margin if s.goal is not None else _logit_gap
             gap, logits, grad = ctx.loss_and_grad(s.x, s.y, s.toward, kind)
             return logits, gap[:, None], grad.flatten(1)[:, None]
-        n, k = len(s.x), ctx.classifier.num_classes
-        copies = s.x.repeat_interleave(k, dim=0)
-        classes = torch.arange(k, device=s.x.device).repeat(n)
-        gap, logits, grad = ctx.loss_and_grad(copies, s.y.repeat_interleave(k), classes,
-                                              _logit_gap)
-        return logits[::k], gap.view(n, k), grad.view(n, k, -1)
+        logits, jacobian = ctx.logits_and_jacobian(s.x)
+        gap = logits - logits.gather(1, s.y[:, None])
+        rows = torch.arange(len(s.y), device=s.y.device)
+        return logits, gap, jacobian - jacobian[rows, s.y][:, None]
 
     def _record(self, s: _State, logits: torch.Tensor, found: _Found, k: int) -> torch.Tensor:
         """Keep adversarial points smaller than the best so far; return the adversarial mask."""
