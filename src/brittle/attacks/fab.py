@@ -193,25 +193,35 @@ class FAB(Attack):
                    toward=toward[idx] if toward is not None else None,
                    goal=ctx.target[idx] if ctx.target is not None else None,
                    x=self._start(ctx, x0, found.norm[idx]) if random_start else x0.clone())
-        for k in range(self.steps + 1):
-            if k == self.steps:  # the last iterate only needs its prediction
-                with torch.no_grad():
-                    self._record(s, ctx.logits(s.x), found, k)
-                break
+        # An adversarial point is pulled back towards the original and needs a new
+        # linearization. Untargeted, a linearization costs K backward passes, so each step's
+        # result is first checked with a forward pass, as in the paper; targeted, it costs one,
+        # so the next linearization doubles as the check and adversarial points get another.
+        check_first = s.toward is None
+        for k in range(self.steps):
             logits, df, dg = self._linearize(ctx, s)
             adv = self._record(s, logits, found, k)
-            if adv.any():  # pull adversarial points back towards the original and re-linearize
-                s.x[adv] = s.x0[adv] + self.beta * (s.x[adv] - s.x0[adv])
+            if adv.any() and not check_first:
+                s.x[adv] = self._pulled_back(s, adv)
                 sub = s.keep(adv)
                 logits_b, df[adv], dg[adv] = self._linearize(ctx, sub)
                 self._record(sub, logits_b, found, k)
             if self.early_stop:
-                active = found.norm[s.idx] > self.eps
-                s, df, dg = s.keep(active), df[active], dg[active]
+                open_ = found.norm[s.idx] > self.eps
+                s, df, dg = s.keep(open_), df[open_], dg[open_]
                 if s.idx.numel() == 0:
                     return
             s.x = self._step(ctx, s, df, dg)
+            if check_first or k == self.steps - 1:
+                with torch.no_grad():
+                    adv = self._record(s, ctx.logits(s.x), found, k + 1)
+                if check_first:
+                    s.x[adv] = self._pulled_back(s, adv)
         last[s.idx] = s.x
+
+    def _pulled_back(self, s: _State, adv: torch.Tensor) -> torch.Tensor:
+        """The adversarial points moved towards the original by ``beta``, to shrink them."""
+        return s.x0[adv] + self.beta * (s.x[adv] - s.x0[adv])
 
     def _start(self, ctx: AttackContext, x0: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
         """A random point at half the smaller of eps and the best norm found so far."""
