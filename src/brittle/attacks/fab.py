@@ -206,18 +206,27 @@ class FAB(Attack):
                 sub = s.keep(adv)
                 logits_b, df[adv], dg[adv] = self._linearize(ctx, sub)
                 self._record(sub, logits_b, found, k)
-            if self.early_stop:
-                open_ = found.norm[s.idx] > self.eps
-                s, df, dg = s.keep(open_), df[open_], dg[open_]
-                if s.idx.numel() == 0:
-                    return
+            open_ = self._open(s, found)
+            s, df, dg = s.keep(open_), df[open_], dg[open_]
+            if s.idx.numel() == 0:
+                return
             s.x = self._step(ctx, s, df, dg)
             if check_first or k == self.steps - 1:
                 with torch.no_grad():
                     adv = self._record(s, ctx.logits(s.x), found, k + 1)
-                if check_first:
-                    s.x[adv] = self._pulled_back(s, adv)
+            if check_first:
+                s.x[adv] = self._pulled_back(s, adv)
+                s = s.keep(self._open(s, found))  # no linearization for finished samples
+                if s.idx.numel() == 0:
+                    return
         last[s.idx] = s.x
+
+    def _open(self, s: _State, found: _Found) -> torch.Tensor:
+        """Samples to keep working on: without early stopping all, else those with no
+        adversarial within eps yet."""
+        if not self.early_stop:
+            return torch.ones_like(s.idx, dtype=torch.bool)
+        return found.norm[s.idx] > self.eps
 
     def _pulled_back(self, s: _State, adv: torch.Tensor) -> torch.Tensor:
         """The adversarial points moved towards the original by ``beta``, to shrink them."""
