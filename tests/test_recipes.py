@@ -93,6 +93,20 @@ def test_eps_warmup_trains_at_the_ramped_budget() -> None:
     assert seen[0] <= 0.1 + 1e-6 and seen[1] <= 0.2 + 1e-6 and seen[2] > 0.2
 
 
+@pytest.mark.parametrize("name", ["fast-at", "pgd-at"])
+def test_every_batch_gets_a_fresh_random_start(name: str) -> None:
+    """The same batch twice gives two different attacks (new noise), and the seed repeats both."""
+    x, y = data.load("digits", "train").subset(32, seed=0).tensors()
+    clf = _lenet(data.load("digits", "train"))
+    recipe = recipes.create(name, epochs=1, eps=0.3, steps=1)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)  # as fit() seeds it
+        runs.append([recipe.batch_loss(clf, x, y)[0].item() for _ in range(2)])
+    assert runs[0][0] != runs[0][1]
+    assert runs[0] == runs[1]
+
+
 @pytest.mark.parametrize("bad", [{"eps_warmup": -1}, {"eps_warmup": 3, "epochs": 3}])
 def test_bad_warmup_is_refused(bad: dict[str, object]) -> None:
     with pytest.raises(BrittleError, match="eps_warmup"):

@@ -68,6 +68,9 @@ class AdversarialRecipe(Recipe):
 
     def batch_loss(self, classifier: Classifier, x: torch.Tensor,
                    y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # the attack re-seeds its generator on every call: without a new seed per batch every
+        # batch would start from the same noise. fit() seeded the global stream, so this repeats.
+        self._attack.seed = int(torch.randint(2**62, ()))
         x_adv = self._attack(classifier, x, y).x_adv
         logits = classifier(x_adv)
         return F.cross_entropy(logits, y), logits
