@@ -94,7 +94,7 @@ class _State:
     goal: torch.Tensor | None  # success class (None: any wrong class)
     x: torch.Tensor
 
-    def keep(self, mask: torch.Tensor) -> _State:
+    def keep(self, mask: torch.Tensor | slice) -> _State:
         return replace(self, **{f.name: v[mask] for f in fields(self)
                                 if (v := getattr(self, f.name)) is not None})
 
@@ -221,11 +221,11 @@ class FAB(Attack):
                     return
         last[s.idx] = s.x
 
-    def _open(self, s: _State, found: _Found) -> torch.Tensor:
-        """Samples to keep working on: without early stopping all, else those with no
-        adversarial within eps yet."""
+    def _open(self, s: _State, found: _Found) -> torch.Tensor | slice:
+        """Samples to keep working on: with early stopping those with no adversarial within
+        eps yet, without it all of them (a full slice, so keeping them copies nothing)."""
         if not self.early_stop:
-            return torch.ones_like(s.idx, dtype=torch.bool)
+            return slice(None)
         return found.norm[s.idx] > self.eps
 
     def _pulled_back(self, s: _State, adv: torch.Tensor) -> torch.Tensor:

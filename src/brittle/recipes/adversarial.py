@@ -53,7 +53,7 @@ class AdversarialRecipe(Recipe):
 
     def _pgd(self, scale: float) -> PGD:
         return PGD(eps=self.eps * scale, steps=self.steps, step_size=self.step_size * scale,
-                   random_start=True, keep="last", early_stop=False, seed=self.config.seed)
+                   random_start=True, keep="last", early_stop=False)
 
     def begin_epoch(self, epoch: int) -> None:
         """Scale the budget for the warm-up epochs (``epoch`` counts from 1)."""
