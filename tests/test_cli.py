@@ -83,8 +83,9 @@ def test_same_seed_same_numbers(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("argv", "expected"), [
     (["--recipe", "fast-at", "--epochs", "2", "--eps", "0.2", "--eps-warmup", "1"],
      {"eps": 0.2, "eps_warmup": 1, "step_size": 0.25}),  # fast-at's step: 1.25 eps
-    (["--recipe", "pgd-at", "--epochs", "1", "--steps", "3", "--step-size", "0.1"],
-     {"eps": 0.3, "steps": 3, "step_size": 0.1}),
+    (["--recipe", "pgd-at", "--epochs", "1", "--steps", "3", "--step-size", "0.1",
+      "--start", "prior"],
+     {"eps": 0.3, "steps": 3, "step_size": 0.1, "start": "prior"}),
 ])
 def test_adversarial_training_settings_reach_the_recipe(argv: list[str], expected: dict[str, float],
                                                         tmp_path: Path) -> None:

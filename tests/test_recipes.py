@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from brittle import data, models, recipes
+from brittle.attacks.base import AttackResult
+from brittle.attacks.pgd import PGD
 from brittle.errors import BrittleError
 
 
@@ -84,9 +86,10 @@ def test_eps_warmup_trains_at_the_ramped_budget() -> None:
     seen: list[float] = []
     batch_loss = recipe.batch_loss
 
-    def spy(clf: models.Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple:
+    def spy(clf: models.Classifier, x: torch.Tensor, y: torch.Tensor,
+            index: torch.Tensor) -> tuple:
         seen.append(float((recipe._attack(clf, x, y).x_adv - x).abs().max()))
-        return batch_loss(clf, x, y)
+        return batch_loss(clf, x, y, index)
 
     recipe.batch_loss = spy  # type: ignore[method-assign]
     recipe.fit(_lenet(train), train)
@@ -102,12 +105,77 @@ def test_every_batch_gets_a_fresh_random_start(name: str) -> None:
     runs = []
     for _ in range(2):
         torch.manual_seed(0)  # as fit() seeds it
-        runs.append([recipe.batch_loss(clf, x, y)[0].item() for _ in range(2)])
+        runs.append([recipe.batch_loss(clf, x, y, torch.arange(32))[0].item() for _ in range(2)])
     assert runs[0][0] != runs[0][1]
     assert runs[0] == runs[1]
 
 
-@pytest.mark.parametrize("bad", [{"eps_warmup": -1}, {"eps_warmup": 3, "epochs": 3}])
-def test_bad_warmup_is_refused(bad: dict[str, object]) -> None:
-    with pytest.raises(BrittleError, match="eps_warmup"):
+@pytest.mark.parametrize("start", ["prior", "uniform"])
+def test_prior_start_continues_from_the_last_perturbation(
+        start: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a tiny step, an attack started from the sample's previous perturbation ends next to
+    it; one started from fresh noise ends anywhere in the ball."""
+    train = data.load("digits", "train").subset(32, seed=0)
+    x, y = train.tensors()
+    recipe = recipes.create("fast-at", epochs=1, eps=0.3, step_size=1e-3, start=start)
+    perturbations: list[torch.Tensor] = []
+    attack = PGD.__call__
+
+    def recording(self: PGD, clf: models.Classifier, x: torch.Tensor, *args: object,
+                  **kwargs: object) -> AttackResult:
+        result = attack(self, clf, x, *args, **kwargs)  # type: ignore[arg-type]
+        perturbations.append(result.x_adv - x)
+        return result
+
+    monkeypatch.setattr(PGD, "__call__", recording)
+    clf = _lenet(train)
+    recipe.begin_fit(train, "cpu")
+    for _ in range(2):
+        recipe.batch_loss(clf, x, y, torch.arange(32))
+    first, second = perturbations
+    assert first.abs().max() > 0.25  # both first starts are the uniform noise of Wong et al.
+    moved = (second - first).abs().max().item()
+    if start == "prior":  # one step of 1e-3, plus the 2e-4 that half precision may lose
+        assert moved <= 1e-3 + 5e-4
+    else:
+        assert moved > 0.1
+
+
+def test_prior_start_moves_each_sample_by_fgsm_steps_only() -> None:
+    """Each stored perturbation is the attack's result on that sample, not another's."""
+    train = data.load("digits", "train").subset(64, seed=0)
+    x, y = train.tensors()
+    clf = _lenet(train)
+    recipe = recipes.create("fast-at", epochs=1, eps=0.3, start="prior")
+    recipe.begin_fit(train, "cpu")
+    first = recipe._prior.clone()
+    index = torch.tensor([5, 9, 40])
+    recipe.batch_loss(clf, x[index], y[index], index)
+    changed = (recipe._prior != first).flatten(1).any(1)
+    assert changed.nonzero().flatten().tolist() == [5, 9, 40]
+    x_adv = x[index] + 0.3 * recipe._prior[index].float()
+    assert (x_adv >= -1e-3).all() and (x_adv <= 1 + 1e-3).all()
+
+
+def test_prior_start_training_repeats_and_starts_afresh_each_fit() -> None:
+    train = data.load("digits", "train").subset(128, seed=0)
+    recipe = recipes.create("fast-at", epochs=2, batch_size=32, eps=0.3, eps_warmup=1,
+                            start="prior", seed=4)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        clf = _lenet(train)
+        history = recipe.fit(clf, train)
+        runs.append((clf, [e.loss for e in history.epochs]))
+    assert runs[0][1] == runs[1][1]
+    for pa, pb in zip(runs[0][0].parameters(), runs[1][0].parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert recipe.settings()["start"] == "prior"
+
+
+@pytest.mark.parametrize(("bad", "field"), [({"eps_warmup": -1}, "eps_warmup"),
+                                            ({"eps_warmup": 3, "epochs": 3}, "eps_warmup"),
+                                            ({"start": "zeros"}, "start")])
+def test_bad_adversarial_settings_are_refused(bad: dict[str, object], field: str) -> None:
+    with pytest.raises(BrittleError, match=field):
         recipes.create("fast-at", **bad)

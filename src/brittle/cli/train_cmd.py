@@ -30,7 +30,11 @@ def register(sub: Any) -> None:
     parser.add_argument("--steps", type=positive_int,
                         help="adversarial recipes: attack steps per batch (pgd-at: 40)")
     parser.add_argument("--step-size", type=positive_float,
-                        help="adversarial recipes: attack step size (fast-at: 1.25 eps)")
+                        help="adversarial recipes: attack step size (fast-at: 1.25 eps, or "
+                             "eps from the prior start)")
+    parser.add_argument("--start", choices=("uniform", "prior"),
+                        help="adversarial recipes: each attack starts from uniform noise or "
+                             "from the sample's perturbation of the previous epoch")
     parser.add_argument("--n", type=positive_int, help="train on a seeded subset of N images")
     add_common(parser)
     parser.set_defaults(run=run, out="runs/train")
@@ -38,7 +42,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     names = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
-             "eps", "eps_warmup", "steps", "step_size")
+             "eps", "eps_warmup", "steps", "step_size", "start")
     settings = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     outcome = train(args.model, args.data, recipe=args.recipe, out=args.out,
                     data_dir=args.data_dir, n_train=args.n, seed=args.seed, device=args.device,

@@ -74,13 +74,24 @@ class ImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                 device: torch.device | str | None = None,
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(x, y)`` batches; with ``shuffle`` the order comes from ``generator``."""
+        for _, x, y in self.indexed_batches(batch_size, shuffle=shuffle, generator=generator,
+                                            device=device):
+            yield x, y
+
+    def indexed_batches(self, batch_size: int, *, shuffle: bool = False,
+                        generator: torch.Generator | None = None,
+                        device: torch.device | str | None = None,
+                        ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield ``(index, x, y)`` batches, ``index`` ``(B,)`` being the batch's positions in
+        the dataset (for per-sample state kept across epochs); otherwise as :meth:`batches`."""
         if batch_size < 1:
             raise DataError(f"batch size must be at least 1, got {batch_size}")
         n = len(self)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
-            yield self._to_float(self.images[idx].to(device)), self.labels[idx].to(device)
+            yield (idx.to(device), self._to_float(self.images[idx].to(device)),
+                   self.labels[idx].to(device))
 
     def subset(self, n: int | None = None, *, indices: Sequence[int] | torch.Tensor | None = None,
                seed: int = 0) -> ImageDataset:

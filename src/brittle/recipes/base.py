@@ -124,9 +124,14 @@ class Recipe:
         """Called before each epoch (counting from 1): recipes with schedules of their own
         (an eps warm-up, a Mixup ramp) adjust them here."""
 
-    def batch_loss(self, classifier: Classifier, x: torch.Tensor,
-                   y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean training loss and logits for one batch; the model is in train mode."""
+    def begin_fit(self, train: ImageDataset, device: torch.device | str) -> None:
+        """Called once before the first epoch: recipes that keep per-sample state across
+        epochs (indexed by the ``index`` of :meth:`batch_loss`) allocate it here."""
+
+    def batch_loss(self, classifier: Classifier, x: torch.Tensor, y: torch.Tensor,
+                   index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean training loss and logits for one batch; the model is in train mode.
+        ``index`` ``(B,)`` holds the batch's positions in the training set."""
         logits = classifier(x)
         return F.cross_entropy(logits, y), logits
 
@@ -154,6 +159,7 @@ class Recipe:
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         scheduler = _scheduler(optimizer, cfg, steps_per_epoch)
         history = TrainHistory(self.name, self.settings())
+        self.begin_fit(train, device)
         start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
             self.begin_epoch(epoch)
@@ -174,12 +180,12 @@ class Recipe:
         classifier.train()
         total_loss, correct, seen = 0.0, 0, 0
         start = time.perf_counter()
-        batches = train.batches(self.config.batch_size, shuffle=True, generator=generator,
-                                device=device)
+        batches = train.indexed_batches(self.config.batch_size, shuffle=True,
+                                        generator=generator, device=device)
         bar = progress(batches, enabled=show_progress, desc=f"epoch {epoch}/{self.config.epochs}",
                        total=math.ceil(len(train) / self.config.batch_size), unit="batch")
-        for x, y in bar:
-            loss, logits = self.batch_loss(classifier, x, y)
+        for index, x, y in bar:
+            loss, logits = self.batch_loss(classifier, x, y, index)
             if not torch.isfinite(loss):
                 raise BrittleError(f"training diverged at epoch {epoch} (loss {loss.item()}); "
                                    "lower the learning rate")
