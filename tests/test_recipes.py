@@ -141,7 +141,7 @@ def test_prior_start_continues_from_the_last_perturbation(
         assert moved > 0.1
 
 
-def test_prior_start_moves_each_sample_by_fgsm_steps_only() -> None:
+def test_prior_start_updates_only_the_batch_samples() -> None:
     """Each stored perturbation is the attack's result on that sample, not another's."""
     train = data.load("digits", "train").subset(64, seed=0)
     x, y = train.tensors()
@@ -171,6 +171,7 @@ def test_prior_start_training_repeats_and_starts_afresh_each_fit() -> None:
     for pa, pb in zip(runs[0][0].parameters(), runs[1][0].parameters(), strict=True):
         assert torch.equal(pa, pb)
     assert recipe.settings()["start"] == "prior"
+    assert recipe._prior is None  # the per-sample perturbations are released after fit
 
 
 @pytest.mark.parametrize(("bad", "field"), [({"eps_warmup": -1}, "eps_warmup"),

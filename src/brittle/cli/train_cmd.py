@@ -7,6 +7,7 @@ from typing import Any
 
 from brittle import recipes
 from brittle.cli.args import add_common, nonneg_float, nonneg_int, positive_float, positive_int
+from brittle.recipes.adversarial import STARTS
 from brittle.recipes.base import EpochStats
 from brittle.training import train
 
@@ -32,7 +33,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--step-size", type=positive_float,
                         help="adversarial recipes: attack step size (fast-at: 1.25 eps, or "
                              "eps from the prior start)")
-    parser.add_argument("--start", choices=("uniform", "prior"),
+    parser.add_argument("--start", choices=STARTS,
                         help="adversarial recipes: each attack starts from uniform noise or "
                              "from the sample's perturbation of the previous epoch")
     parser.add_argument("--n", type=positive_int, help="train on a seeded subset of N images")

@@ -26,7 +26,7 @@ half precision: 2 bytes per pixel of the training set (94 MB for MNIST's 60,000 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,7 @@ from brittle.recipes.base import Recipe
 from brittle.recipes.registry import RECIPES
 
 Start = Literal["uniform", "prior"]
+STARTS: tuple[str, ...] = get_args(Start)
 
 
 class AdversarialRecipe(Recipe):
@@ -63,8 +64,9 @@ class AdversarialRecipe(Recipe):
         if not 0 <= self.eps_warmup < self.config.epochs:
             raise BrittleError(f"{self.name}: eps_warmup must be in [0, epochs), got "
                                f"{self.eps_warmup}")
-        if start not in ("uniform", "prior"):
-            raise BrittleError(f"{self.name}: start must be 'uniform' or 'prior', got {start!r}")
+        if start not in STARTS:
+            raise BrittleError(f"{self.name}: start must be one of {', '.join(STARTS)}, "
+                               f"got {start!r}")
         self._attack = self._pgd(1.0)
         self._prior: torch.Tensor | None = None
 
@@ -78,6 +80,9 @@ class AdversarialRecipe(Recipe):
         if self.start == "prior":
             self._prior = torch.empty(len(train), *train.input_shape, dtype=torch.float16,
                                       device=device).uniform_(-1, 1)
+
+    def end_fit(self) -> None:
+        self._prior = None
 
     def begin_epoch(self, epoch: int) -> None:
         """Scale the budget for the warm-up epochs (``epoch`` counts from 1)."""

@@ -128,6 +128,9 @@ class Recipe:
         """Called once before the first epoch: recipes that keep per-sample state across
         epochs (indexed by the ``index`` of :meth:`batch_loss`) allocate it here."""
 
+    def end_fit(self) -> None:
+        """Called once after the last epoch: recipes release their per-sample state here."""
+
     def batch_loss(self, classifier: Classifier, x: torch.Tensor, y: torch.Tensor,
                    index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean training loss and logits for one batch; the model is in train mode.
@@ -171,6 +174,7 @@ class Recipe:
             if on_epoch is not None:
                 on_epoch(e)
         history.seconds = time.perf_counter() - start
+        self.end_fit()
         classifier.eval()
         return history
 
