@@ -1,13 +1,13 @@
 """Real MNIST and tiny seeded models for the APGD / FAB / Square / AutoAttack tests.
 
-Reads the original IDX files from the shared data directory with gzip + numpy (until
-``brittle.data`` lands) and trains, in seconds on a CPU, a small LeNet-like network: one
-undefended, and one with FGSM adversarial training with a random start (Wong et al. 2020, "Fast
-is better than free: revisiting adversarial training"), so that robust accuracy is neither 0
-nor 100% and attack strengths can be compared. Models are cached per process (every test
-module that imports these fixtures shares one training run) and their weights on disk under the
-temp dir, keyed by the training settings and the torch version, since training is
-deterministic.
+Reads the original IDX files from the real data directory (``$BRITTLE_DATA`` or
+``../shared/data``, as every test) with gzip + numpy, independently of ``brittle.data``, and
+trains, in seconds on a CPU, a small LeNet-like network: one undefended, and one with FGSM
+adversarial training with a random start (Wong et al. 2020, "Fast is better than free:
+revisiting adversarial training"), so that robust accuracy is neither 0 nor 100% and attack
+strengths can be compared. Models are cached per process (every test module that imports these
+fixtures shares one training run) and their weights on disk under the temp dir, keyed by the
+training settings and the torch version, since training is deterministic.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from brittle.models import Classifier
+from conftest import real_data_dir
 
-DATA_DIR = Path(os.environ.get("BRITTLE_SHARED_DATA", "/work/shared/data")) / "mnist"
+DATA_DIR = real_data_dir() / "mnist"
 CACHE_DIR = Path(tempfile.gettempdir()) / "brittle-test-models"
 RECIPE_VERSION = 1  # bump when the training code changes
 MEAN, STD = (0.1307,), (0.3081,)
@@ -60,15 +62,15 @@ def lenet() -> nn.Module:
 def _cached(*, n_train: int, epochs: int, fgsm_eps: float, seed: int) -> Classifier:
     """Load the trained weights from the disk cache, or train and store them."""
     key = f"v{RECIPE_VERSION}-{n_train}-{epochs}-{fgsm_eps}-{seed}-{torch.__version__}"
-    path = CACHE_DIR / f"lenet-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+    path = CACHE_DIR / f"lenet-{hashlib.sha256(key.encode()).hexdigest()[:16]}.safetensors"
     if path.exists():
         clf = Classifier(lenet(), input_shape=(1, 28, 28), mean=MEAN, std=STD)
-        clf.load_state_dict(torch.load(path, weights_only=True))
+        clf.load_state_dict(load_file(path))
         return clf.eval()
     clf = _train(n_train=n_train, epochs=epochs, fgsm_eps=fgsm_eps, seed=seed)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(clf.state_dict(), partial)
+    save_file(clf.state_dict(), partial)
     partial.replace(path)  # atomic, so parallel workers never read half a file
     return clf
 

@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from brittle.models.classifier import Classifier
+from conftest import real_data_dir
 
-MNIST_DIR = Path("/work/shared/data/mnist")
+MNIST_DIR = real_data_dir() / "mnist"
 TRAIN_SIZE = 4000
 SEED = 0
 

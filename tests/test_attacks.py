@@ -101,6 +101,27 @@ def test_mifgsm_momentum_stays_aligned_with_compaction(mnist_clf: Classifier,
     assert int(compact.success.sum()) > 20
 
 
+def test_full_length_attack_skips_the_final_forward_of_broken_samples(mnist_clf: Classifier,
+                                                                     batch: tuple) -> None:
+    x, y = batch
+    correct = mnist_clf(x).argmax(1) == y
+    x, y = x[correct], y[correct]
+    seen = []
+    hook = mnist_clf.register_forward_hook(lambda m, inputs, out: seen.append(len(inputs[0])))
+    try:
+        broken = PGD(eps=0.3, steps=10, early_stop=False)(mnist_clf, x, y)
+        forwarded_broken = sum(seen)
+        seen.clear()
+        PGD(eps=0.0, steps=10, early_stop=False)(mnist_clf, x, y)
+    finally:
+        hook.remove()
+    assert bool(broken.success.all()) and int(broken.success_step.max()) < 10
+    # the clean pass and ten gradient steps; every sample kept an earlier adversarial iterate
+    assert forwarded_broken == 11 * len(x)
+    # nothing breaks at eps 0, so every sample needs its final iterate evaluated too
+    assert sum(seen) == 12 * len(x)
+
+
 def test_keep_last_with_early_stop_returns_the_adversarial(mnist_clf: Classifier,
                                                            batch: tuple) -> None:
     best = PGD(eps=0.3, steps=20)(mnist_clf, *batch)

@@ -113,26 +113,31 @@ class IterativeAttack(Attack):
         tgt = ctx.target[idx] if ctx.target is not None else None
         x_adv = ctx.project(self._start(ctx, x0) if init is None else init, x0)
         state = self._new_state(x0)
-        for t in range(self.steps + 1):
-            if t < self.steps:
-                loss, logits, grad = ctx.loss_and_grad(x_adv, y, tgt, self.loss)
-            else:  # the final iterate only needs a forward pass
-                with torch.no_grad():
-                    logits = ctx.logits(x_adv)
-                loss = attack_loss(logits, y, tgt, self.loss)
+        for t in range(self.steps):
+            loss, logits, grad = ctx.loss_and_grad(x_adv, y, tgt, self.loss)
             adv = is_adversarial(logits, y, tgt)
-            self._record(t, idx, x_adv, logits, loss, adv, kept, last=t == self.steps)
+            self._record(t, idx, x_adv, logits, loss, adv, kept, last=False)
             if self.early_stop:
                 keep = ~adv
-                idx, x0, y, x_adv = idx[keep], x0[keep], y[keep], x_adv[keep]
+                idx, x0, y, x_adv, grad = idx[keep], x0[keep], y[keep], x_adv[keep], grad[keep]
                 tgt = tgt[keep] if tgt is not None else None
                 state = {k: v[keep] for k, v in state.items()}
-                if t < self.steps:
-                    grad = grad[keep]
                 if idx.numel() == 0:
                     return
-            if t < self.steps:
-                x_adv = ctx.project(self._step(ctx, x_adv, grad, x0, state, t), x0)
+            x_adv = ctx.project(self._step(ctx, x_adv, grad, x0, state, t), x0)
+        if self.keep == "best":
+            # a sample adversarial at an earlier iterate keeps that one whatever the final
+            # iterate does, so only the others need the final forward pass
+            open_ = kept.first[idx] < 0
+            idx, y, x_adv = idx[open_], y[open_], x_adv[open_]
+            tgt = tgt[open_] if tgt is not None else None
+            if idx.numel() == 0:
+                return
+        with torch.no_grad():
+            logits = ctx.logits(x_adv)
+        loss = attack_loss(logits, y, tgt, self.loss)
+        self._record(self.steps, idx, x_adv, logits, loss, is_adversarial(logits, y, tgt), kept,
+                     last=True)
 
     def _record(self, t: int, idx: torch.Tensor, x_adv: torch.Tensor, logits: torch.Tensor,
                 loss: torch.Tensor, adv: torch.Tensor, kept: _Kept, *, last: bool) -> None:
