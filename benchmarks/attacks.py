@@ -132,21 +132,31 @@ def throughput(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, 
         "brittle PGD": lambda xb, yb: ours(clf, xb, yb).x_adv,
         **peers(clf, eps, alpha, steps, bs, tuple(x.shape[1:])),
     }
-    times: dict[str, list[float]] = {label: [] for label in runs}
-    outputs: dict[str, torch.Tensor] = {}
+    seconds = dict.fromkeys(runs, 0.0)
+    outputs: dict[str, list[torch.Tensor]] = {label: [] for label in runs}
+    labels = list(runs)
     with clf.evaluating():
         for fn in runs.values():  # warm-up
-            batched(fn, x[:bs], y[:bs], bs)
-        for _ in range(repeats):  # rounds alternate the implementations: no order effects
-            for label, fn in runs.items():
-                torch.manual_seed(0)
-                seconds, outputs[label] = timed(functools.partial(batched, fn, x, y, bs), 1)
-                times[label].append(seconds)
-    base = len(x) / statistics.median(times["hand-written autograd loop"])
+            fn(x[:bs], y[:bs])
+        # every batch runs through all implementations back to back, in a rotating order, so a
+        # neighbour's load on this shared machine hits them alike (alternating whole runs left
+        # ratios spread over 0.84-1.07x between rounds)
+        for r in range(repeats):
+            for b, first in enumerate(range(0, len(x), bs)):
+                xb, yb = x[first:first + bs], y[first:first + bs]
+                shift = (r + b) % len(labels)
+                for label in labels[shift:] + labels[:shift]:
+                    torch.manual_seed(b)
+                    start = time.perf_counter()
+                    out = runs[label](xb, yb)
+                    seconds[label] += time.perf_counter() - start
+                    if r == 0:
+                        outputs[label].append(out)
+    base = seconds["hand-written autograd loop"]
     for label in runs:
-        rate = len(x) / statistics.median(times[label])
-        acc = 100 * robust_acc(clf, outputs[label], y)
-        print(f"{label:<28} {rate:9.1f} {rate / base:11.2f}x {acc:10.2f}%")
+        rate = repeats * len(x) / seconds[label]
+        acc = 100 * robust_acc(clf, torch.cat(outputs[label]), y)
+        print(f"{label:<28} {rate:9.1f} {base / seconds[label]:11.2f}x {acc:10.2f}%")
 
 
 def early_stopping(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
@@ -227,7 +237,7 @@ def main() -> None:
                         help="PGD steps of the throughput tables (brittle's two extra forward "
                              "passes weigh less the more steps there are)")
     args = parser.parse_args()
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick else 5
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
