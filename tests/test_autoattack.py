@@ -86,6 +86,31 @@ def test_bare_module_and_tiny_model() -> None:
     assert result.x_adv.shape == x.shape
 
 
+@pytest.mark.parametrize(("name", "settings"), [
+    ("pgd", {"steps": 5, "restarts": 3}),
+    ("apgd-t", {"steps": 5, "n_target_classes": 3}),
+    ("fab-t", {"steps": 5, "n_target_classes": 2, "restarts": 2}),
+    ("square", {"n_queries": 40}),
+])
+def test_a_stage_on_a_subset_repeats_the_whole_batch_run(mnist_robust_model: Classifier,
+                                                         name: str, settings: dict) -> None:
+    """What makes the cascade at least as strong as each stage: drawing as the rows of the
+    whole batch, a sample attacked within a subset gets exactly its whole-batch attack."""
+    x, y = mnist_test_batch(60)
+    attack = create(name, eps=0.15, **settings)
+    whole = attack(mnist_robust_model, x, y)
+    rows = torch.arange(0, 60, 3)
+    with attack.drawing_as_rows(rows, len(x)):
+        part = attack(mnist_robust_model, x[rows], y[rows])
+    assert torch.equal(part.success, whole.success[rows])
+    assert torch.allclose(part.x_adv, whole.x_adv[rows], atol=1e-5)
+    if name != "fab-t":  # FAB-T's only random draws are its restarts, which change little here
+        alone = attack(mnist_robust_model, x[rows], y[rows])  # draws as a batch of its own
+        assert not torch.allclose(alone.x_adv, whole.x_adv[rows], atol=1e-5)
+    with pytest.raises(BrittleError, match="rows"), attack.drawing_as_rows(rows[:5], len(x)):
+        attack(mnist_robust_model, x[rows], y[rows])
+
+
 @pytest.mark.slow
 def test_at_least_as_strong_as_each_component(mnist_robust_model: Classifier) -> None:
     """AutoAttack's robust accuracy is at most that of each attack in it, on the same samples."""

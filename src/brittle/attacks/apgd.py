@@ -176,7 +176,7 @@ class APGD(Attack):
     def _init_state(self, ctx: AttackContext, idx: torch.Tensor,
                     loss_target: torch.Tensor | None) -> _State:
         x0 = ctx.x[idx]
-        x = ctx.project(self._start(ctx, x0), x0)
+        x = ctx.project(self._start(ctx, x0, idx), x0)
         n = len(idx)
         empty = torch.zeros(n, device=x0.device)
         return _State(idx=idx, x0=x0, y=ctx.labels[idx],
@@ -189,11 +189,11 @@ class APGD(Attack):
                       best_at_mark=empty.clone(),
                       halved_at_mark=torch.zeros(n, dtype=torch.bool, device=x0.device))
 
-    def _start(self, ctx: AttackContext, x0: torch.Tensor) -> torch.Tensor:
+    def _start(self, ctx: AttackContext, x0: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """A random point on the eps sphere of the attack's norm (the clean image if disabled)."""
         if not self.random_start or self.eps == 0:
             return x0.clone()
-        noise = ctx.uniform_noise(x0) if self.norm == "linf" else ctx.normal_noise(x0)
+        noise = ctx.uniform_noise(idx) if self.norm == "linf" else ctx.normal_noise(idx)
         size = lp_norm(noise, self.norm).clamp_min(1e-12).view(-1, *([1] * (x0.ndim - 1)))
         return x0 + self.eps * noise / size
 

@@ -98,7 +98,8 @@ class AutoAttack(Attack):
             idx = torch.nonzero(robust).flatten()
             if idx.numel() == 0:
                 break
-            result = attack(ctx.classifier, ctx.x[idx], ctx.labels[idx])
+            with attack.drawing_as_rows(ctx.rows[idx.cpu()], ctx.n_rows):
+                result = attack(ctx.classifier, ctx.x[idx], ctx.labels[idx])
             hit = idx[result.success]
             out[hit] = result.x_adv[result.success]
             first[hit] = result.success_step[result.success]

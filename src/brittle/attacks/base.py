@@ -102,7 +102,8 @@ class AttackContext:
 
     def __init__(self, classifier: Classifier, x: torch.Tensor, labels: torch.Tensor,
                  target: torch.Tensor | None, eps: float, norm: Norm,
-                 generator: torch.Generator, clean_logits: torch.Tensor | None = None) -> None:
+                 generator: torch.Generator, clean_logits: torch.Tensor | None = None,
+                 rows: tuple[torch.Tensor, int] | None = None) -> None:
         self.classifier = classifier
         self.x = x
         self.labels = labels
@@ -113,6 +114,8 @@ class AttackContext:
         self.generator = generator
         self.forward_count = 0
         self.clean_logits = clean_logits
+        # each image's row in the batch that random draws are made for (see uniform)
+        self.rows, self.n_rows = rows if rows is not None else (torch.arange(len(x)), len(x))
         self.info: dict[str, torch.Tensor] = {}
         self.candidate_logits: torch.Tensor | None = None
 
@@ -154,13 +157,34 @@ class AttackContext:
                 eps: float | torch.Tensor | None = None) -> torch.Tensor:
         return project(x_adv, x, self.eps if eps is None else eps, self.norm, self.bounds)
 
-    def uniform_noise(self, like: torch.Tensor) -> torch.Tensor:
-        """Uniform noise in [-1, 1] of ``like``'s shape, drawn from the attack's generator."""
-        noise = torch.rand(like.shape, generator=self.generator, dtype=like.dtype)
-        return (2 * noise - 1).to(like.device)
+    def uniform_noise(self, idx: torch.Tensor) -> torch.Tensor:
+        """Uniform noise in [-1, 1] for the images ``idx``, ``(len(idx), C, H, W)``."""
+        return 2 * self.uniform(idx, tuple(self.x.shape[1:])) - 1
 
-    def normal_noise(self, like: torch.Tensor) -> torch.Tensor:
-        return torch.randn(like.shape, generator=self.generator, dtype=like.dtype).to(like.device)
+    def normal_noise(self, idx: torch.Tensor) -> torch.Tensor:
+        """Standard normal noise for the images ``idx``, ``(len(idx), C, H, W)``."""
+        full = torch.randn((self.n_rows, *self.x.shape[1:]), generator=self.generator,
+                           dtype=self.x.dtype)
+        return self._rows_of(full, idx)
+
+    def uniform(self, idx: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """Uniform numbers in [0, 1) of shape ``(len(idx), *shape)`` for the samples ``idx``.
+
+        Every draw is made for the whole batch and each sample takes its own row, so a sample
+        gets the same numbers whichever others are still being attacked with it: a restart, a
+        target class or an AutoAttack stage that sees only the samples still robust draws for
+        each of them what a run over the whole batch would.
+        """
+        full = torch.rand((self.n_rows, *shape), generator=self.generator, dtype=self.x.dtype)
+        return self._rows_of(full, idx)
+
+    def integers(self, high: int, idx: torch.Tensor, shape: tuple[int, ...] = ()) -> torch.Tensor:
+        """Integers in ``[0, high)`` of shape ``(len(idx), *shape)``, drawn as :meth:`uniform`."""
+        full = torch.randint(0, high, (self.n_rows, *shape), generator=self.generator)
+        return self._rows_of(full, idx)
+
+    def _rows_of(self, full: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return full[self.rows[idx.cpu()]].to(self.x.device)
 
 
 class Attack(ABC):
@@ -180,6 +204,7 @@ class Attack(ABC):
     name: str = "attack"
     norms: tuple[Norm, ...] = NORMS
     targeted_ok: bool = True
+    _rows: tuple[torch.Tensor, int] | None = None  # set only inside drawing_as_rows()
 
     def __init__(self, *, eps: float, norm: Norm = "linf", early_stop: bool = True,
                  seed: int = 0) -> None:
@@ -205,6 +230,8 @@ class Attack(ABC):
         """
         clf = as_classifier(model, **facts)
         x, y = self._validated(clf, x, y)
+        if self._rows is not None and len(self._rows[0]) != len(x):
+            raise BrittleError(f"{len(self._rows[0])} random-draw rows for {len(x)} images")
         generator = torch.Generator().manual_seed(self.seed)
         with clf.evaluating(), frozen(clf):
             with torch.no_grad():
@@ -212,7 +239,8 @@ class Attack(ABC):
             tgt = resolve_target(target, clean_logits, y, generator=generator)
             if tgt is not None and not self.targeted_ok:
                 raise BrittleError(f"{self.name} is an untargeted attack")
-            ctx = AttackContext(clf, x, y, tgt, self.eps, self.norm, generator, clean_logits)
+            ctx = AttackContext(clf, x, y, tgt, self.eps, self.norm, generator, clean_logits,
+                                rows=self._rows)
             x_adv, step = self._search(ctx)
             x_adv, logits = x_adv.detach(), ctx.candidate_logits
             if logits is None or not inside(x_adv, x, self.eps, self.norm, clf.bounds):
@@ -229,6 +257,18 @@ class Attack(ABC):
                             norms=lp_norm(x_adv - x, self.norm), eps=self.eps, norm=self.norm,
                             attack=self.name, params=self.settings(),
                             queries=queries, info=ctx.info)
+
+    @contextlib.contextmanager
+    def drawing_as_rows(self, rows: torch.Tensor, n_rows: int) -> Iterator[None]:
+        """Within the block, the images of a call draw their random numbers as rows ``rows``
+        ``(N,)`` of a batch of ``n_rows`` (see :meth:`AttackContext.uniform`): a cascade stage
+        run on the samples still robust then makes, per sample, the draws of a run on the whole
+        batch, so the cascade is at least as strong as each stage run alone."""
+        self._rows = (rows.detach().cpu(), int(n_rows))
+        try:
+            yield
+        finally:
+            self._rows = None
 
     @abstractmethod
     def _search(self, ctx: AttackContext) -> tuple[torch.Tensor, torch.Tensor]:

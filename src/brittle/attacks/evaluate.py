@@ -288,7 +288,7 @@ class _Runner:
             tb = self.target[s:s + size] if self.target is not None else None
             ctx = AttackContext(self.classifier, xb, yb, tb, attack.eps, attack.norm,
                                 torch.Generator().manual_seed(attack.seed))
-            starts.append(attack._start(ctx, xb))
+            starts.append(attack._start(ctx, xb, torch.arange(len(xb))))
         return torch.cat(starts)
 
 

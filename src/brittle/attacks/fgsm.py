@@ -110,8 +110,8 @@ class RFGSM(IterativeAttack):
         self.alpha = alpha
         self.step_size = self.eps - alpha
 
-    def _start(self, ctx: AttackContext, x0: torch.Tensor) -> torch.Tensor:
-        noise = ctx.normal_noise(x0)
+    def _start(self, ctx: AttackContext, x0: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        noise = ctx.normal_noise(idx)
         if self.norm == "linf":
             return x0 + self.alpha * noise.sign()
         flat = noise.flatten(1)

@@ -111,7 +111,7 @@ class IterativeAttack(Attack):
                   init: torch.Tensor | None = None) -> None:
         x0, y = ctx.x[idx], ctx.labels[idx]
         tgt = ctx.target[idx] if ctx.target is not None else None
-        x_adv = ctx.project(self._start(ctx, x0) if init is None else init, x0)
+        x_adv = ctx.project(self._start(ctx, x0, idx) if init is None else init, x0)
         state = self._new_state(x0)
         for t in range(self.steps):
             loss, logits, grad = ctx.loss_and_grad(x_adv, y, tgt, self.loss)
@@ -154,14 +154,15 @@ class IterativeAttack(Attack):
         kept.put(idx[improve], x_adv[improve], logits[improve])
         kept.score[idx[improve]] = score[improve]
 
-    def _start(self, ctx: AttackContext, x0: torch.Tensor) -> torch.Tensor:
-        """Starting point: uniform in the Linf box, or a random direction for L2/L1."""
+    def _start(self, ctx: AttackContext, x0: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Starting point of the images ``idx`` (``x0``): uniform in the Linf box, or a random
+        direction for L2/L1."""
         if not self.random_start or self.eps == 0:
             return x0.clone()
-        noise = ctx.uniform_noise(x0)
+        noise = ctx.uniform_noise(idx)
         if self.norm == "linf":
             return x0 + self.eps * noise
-        radius = torch.rand(len(x0), generator=ctx.generator).to(x0.device)
+        radius = ctx.uniform(idx, ())
         scale = self.eps * radius / _norm_of(noise, self.norm).clamp_min(1e-12)
         return x0 + noise * scale.view(-1, *([1] * (x0.ndim - 1)))
 

@@ -185,7 +185,7 @@ class Square(Attack):
              out_score: torch.Tensor, first: torch.Tensor, used: torch.Tensor) -> None:
         x0 = ctx.x[idx]
         goal = ctx.target[idx] if ctx.target is not None else None
-        x = self._stripes(ctx, x0) if self.norm == "linf" else self._bumps(ctx, x0)
+        x = self._stripes(ctx, x0, idx) if self.norm == "linf" else self._bumps(ctx, x0, idx)
         score, adv = self._query(ctx, x, ctx.labels[idx], goal, used, idx)
         s = _State(idx=idx, x0=x0, y=ctx.labels[idx], goal=goal, x=x, score=score, adv=adv)
         self._record(s, s.adv, out, first, used)
@@ -231,10 +231,10 @@ class Square(Attack):
             side = max(side, 3) + (1 - max(side, 3) % 2)
         return max(1, min(side, min(height, width) - 1))
 
-    def _stripes(self, ctx: AttackContext, x0: torch.Tensor) -> torch.Tensor:
+    def _stripes(self, ctx: AttackContext, x0: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Vertical stripes of ``+-eps``, one random sign per channel and column."""
-        n, c, _, w = x0.shape
-        signs = self._signs(ctx, (n, c, 1, w), x0)
+        _, c, _, w = x0.shape
+        signs = self._signs(ctx, idx, (c, 1, w))
         return (x0 + self.eps * signs).clamp(*ctx.bounds)
 
     def _propose(self, ctx: AttackContext, s: _State, side: int) -> torch.Tensor:
@@ -244,11 +244,12 @@ class Square(Attack):
         that queries are not wasted on identical images.
         """
         n, c, h, w = s.x.shape
-        window = self._window(ctx, s.x, side).mask(h, w)
+        window = self._window(ctx, s.idx, side, h, w).mask(h, w)
         proposal = s.x
         redo = torch.ones(n, dtype=torch.bool, device=s.x.device)
-        for _ in range(10):
-            signs = self._signs(ctx, (n, c, 1, 1), s.x)
+        # all ten tries drawn at once: how many are used must not shift later draws
+        tries = self._signs(ctx, s.idx, (10, c, 1, 1))
+        for signs in tries.unbind(1):
             fresh = torch.where(window, (s.x0 + self.eps * signs).clamp(*ctx.bounds), s.x)
             proposal = torch.where(redo.view(-1, 1, 1, 1), fresh, proposal)
             redo = ~(proposal != s.x).flatten(1).any(dim=1)
@@ -256,27 +257,27 @@ class Square(Attack):
                 break
         return proposal
 
-    def _bumps(self, ctx: AttackContext, x0: torch.Tensor) -> torch.Tensor:
+    def _bumps(self, ctx: AttackContext, x0: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """L2 start: a grid of bumps of side ``H // 5``, each with a random sign per channel and
         a random orientation, scaled to norm eps."""
-        n, c, h, w = x0.shape
+        _, c, h, w = x0.shape
         side = max(h // 5, 1)
         bump = pseudo_gaussian(side).to(device=x0.device, dtype=x0.dtype)
         delta = torch.zeros_like(x0)
         top, left = (h - side * (h // side)) // 2, (w - side * (w // side)) // 2
         for r in range(top, h - side + 1, side):
             for q in range(left, w - side + 1, side):
-                flip = self._signs(ctx, (n, 1, 1, 1), x0) > 0
-                signs = self._signs(ctx, (n, c, 1, 1), x0)
+                flip = self._signs(ctx, idx, (1, 1, 1)) > 0
+                signs = self._signs(ctx, idx, (c, 1, 1))
                 delta[:, :, r:r + side, q:q + side] = torch.where(flip, bump.T, bump) * signs
         return (x0 + self._scaled(delta)).clamp(*ctx.bounds)
 
     def _propose_l2(self, ctx: AttackContext, s: _State, side: int) -> torch.Tensor:
         """Move the mass of window 2 and the unused budget into window 1, as a fresh signed bump
         plus window 1's old content (both at unit norm per channel); then rescale to eps."""
-        n, c, h, w = s.x.shape
+        _, c, h, w = s.x.shape
         delta = s.x - s.x0
-        win1, win2 = self._window(ctx, s.x, side), self._window(ctx, s.x, side)
+        win1, win2 = self._window(ctx, s.idx, side, h, w), self._window(ctx, s.idx, side, h, w)
         old = win1.take(delta)  # (N, C, side, side)
         per_channel = old.flatten(2).norm(dim=2)[..., None, None]
         union = delta * (win1.mask(h, w) | win2.mask(h, w))
@@ -284,8 +285,8 @@ class Square(Attack):
         spare = (self.eps ** 2 - delta.flatten(1).norm(dim=1) ** 2).clamp_min(0) / c
         budget = (freed + spare.view(-1, 1, 1, 1)).sqrt()
         bump = pseudo_gaussian(side).to(device=s.x.device, dtype=s.x.dtype)
-        flip = self._signs(ctx, (n, 1, 1, 1), s.x) > 0  # transpose half of the bumps
-        fresh = torch.where(flip, bump.T, bump) * self._signs(ctx, (n, c, 1, 1), s.x)
+        flip = self._signs(ctx, s.idx, (1, 1, 1)) > 0  # transpose half of the bumps
+        fresh = torch.where(flip, bump.T, bump) * self._signs(ctx, s.idx, (c, 1, 1))
         fresh = fresh + old / per_channel.clamp_min(1e-12)
         fresh = fresh / fresh.flatten(2).norm(dim=2)[..., None, None].clamp_min(1e-12) * budget
         delta = win1.put(delta * ~win2.mask(h, w), fresh)
@@ -295,23 +296,17 @@ class Square(Attack):
         size = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
         return delta * (self.eps / size)
 
-    def _window(self, ctx: AttackContext, x: torch.Tensor, side: int) -> _Window:
-        """A random ``side x side`` window per sample of ``x`` ``(N, C, H, W)``.
+    def _window(self, ctx: AttackContext, idx: torch.Tensor, side: int, h: int,
+                w: int) -> _Window:
+        """A random ``side x side`` window in ``h x w`` per sample of ``idx``.
 
         As in the authors' code, corners stop one short of the last position: windows never
         reach the last row and column (on centred data such as MNIST this wastes less budget
         on the border and measurably lowers robust accuracy at small query budgets).
         """
-        n, _, h, w = x.shape
-        rows, cols = self._randint(ctx, h - side, n, x), self._randint(ctx, w - side, n, x)
-        return _Window(rows, cols, side)
+        return _Window(ctx.integers(h - side, idx), ctx.integers(w - side, idx), side)
 
     @staticmethod
-    def _signs(ctx: AttackContext, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        bits = torch.randint(0, 2, shape, generator=ctx.generator)
-        return (2 * bits - 1).to(device=like.device, dtype=like.dtype)
-
-    @staticmethod
-    def _randint(ctx: AttackContext, high: int, n: int, like: torch.Tensor) -> torch.Tensor:
-        return torch.randint(0, high, (n,), generator=ctx.generator).to(like.device)
-
+    def _signs(ctx: AttackContext, idx: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """Random signs of shape ``(len(idx), *shape)``."""
+        return (2 * ctx.integers(2, idx, shape) - 1).to(ctx.x.dtype)
