@@ -192,7 +192,7 @@ class FAB(Attack):
         s = _State(idx=idx, x0=x0, y=ctx.labels[idx],
                    toward=toward[idx] if toward is not None else None,
                    goal=ctx.target[idx] if ctx.target is not None else None,
-                   x=self._start(ctx, idx, found.norm[idx]) if random_start else x0.clone())
+                   x=self._start(ctx, x0, idx, found.norm[idx]) if random_start else x0.clone())
         # An adversarial point is pulled back towards the original and needs a new
         # linearization. Untargeted, a linearization costs K backward passes, so each step's
         # result is first checked with a forward pass, as in the paper; targeted, it costs one,
@@ -232,10 +232,10 @@ class FAB(Attack):
         """The adversarial points moved towards the original by ``beta``, to shrink them."""
         return s.x0[adv] + self.beta * (s.x[adv] - s.x0[adv])
 
-    def _start(self, ctx: AttackContext, idx: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
-        """A random point for the images ``idx`` at half the smaller of eps and the best norm
-        found so far."""
-        x0 = ctx.x[idx]
+    def _start(self, ctx: AttackContext, x0: torch.Tensor, idx: torch.Tensor,
+               best: torch.Tensor) -> torch.Tensor:
+        """A random point for the images ``idx`` (``x0``) at half the smaller of eps and the
+        best norm found so far."""
         noise = ctx.uniform_noise(idx) if self.norm == "linf" else ctx.normal_noise(idx)
         radius = 0.5 * best.clamp_max(self.eps) / lp_norm(noise, self.norm).clamp_min(1e-12)
         low, high = ctx.bounds

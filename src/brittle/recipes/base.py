@@ -164,17 +164,19 @@ class Recipe:
         history = TrainHistory(self.name, self.settings())
         self.begin_fit(train, device)
         start = time.perf_counter()
-        for epoch in range(1, cfg.epochs + 1):
-            self.begin_epoch(epoch)
-            history.epochs.append(self._epoch(classifier, train, optimizer, scheduler, generator,
-                                              epoch, device, show_progress))
-            e = history.epochs[-1]
-            log.info("epoch %d/%d loss %.4f acc %.4f %.0f img/s", epoch, cfg.epochs, e.loss,
-                     e.accuracy, e.images_per_s)
-            if on_epoch is not None:
-                on_epoch(e)
+        try:  # a diverged run releases the per-sample state too
+            for epoch in range(1, cfg.epochs + 1):
+                self.begin_epoch(epoch)
+                history.epochs.append(self._epoch(classifier, train, optimizer, scheduler,
+                                                  generator, epoch, device, show_progress))
+                e = history.epochs[-1]
+                log.info("epoch %d/%d loss %.4f acc %.4f %.0f img/s", epoch, cfg.epochs, e.loss,
+                         e.accuracy, e.images_per_s)
+                if on_epoch is not None:
+                    on_epoch(e)
+        finally:
+            self.end_fit()
         history.seconds = time.perf_counter() - start
-        self.end_fit()
         classifier.eval()
         return history
 
