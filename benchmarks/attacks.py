@@ -9,6 +9,7 @@ curve from one run (against one run per budget; undefended and fast-AT models) a
     python benchmarks/attacks.py --data-dir ../shared/data            # full run
     python benchmarks/attacks.py --data-dir ../shared/data --quick    # smaller, for a smoke test
     python benchmarks/attacks.py --data-dir ../shared/data --steps 40 # longer PGD in the tables
+    python benchmarks/attacks.py --data-dir ../shared/data --only curves  # one part
 
 Peers are optional: torchattacks (pip install --no-deps torchattacks==3.5.1),
 adversarial-robustness-toolbox and foolbox; missing ones are reported and skipped.
@@ -32,6 +33,7 @@ from brittle.attacks.evaluate import robustness_curve, run_batched
 from brittle.models import Classifier
 
 AttackFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+PARTS = ("throughput", "early-stop", "curves", "compile")
 
 
 def hand_pgd(clf: Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
@@ -175,21 +177,25 @@ def early_stopping(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: fl
 
 
 def curve(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, budgets: list[float],
-          steps: int, bs: int) -> None:
+          steps: int, bs: int, repeats: int) -> None:
     grid = ", ".join(f"{b:.3g}" for b in budgets)
     print(f"\n## robustness curve: budgets [{grid}], PGD-{steps}, {len(x)} images")
     out = {}
+    times: dict[str, list[float]] = {"separate": [], "reuse": []}
     methods: tuple[Literal["separate", "reuse"], ...] = ("separate", "reuse")
-    for method in methods:
-        start = time.perf_counter()
-        out[method] = robustness_curve("pgd", clf, x, y, budgets, method=method,
-                                       batch_size=bs, steps=steps, progress=False)
-        out[method].seconds = time.perf_counter() - start
+    for r in range(repeats):  # alternating, median time: the curves themselves repeat exactly
+        for method in methods if r % 2 == 0 else methods[::-1]:
+            start = time.perf_counter()
+            out[method] = robustness_curve("pgd", clf, x, y, budgets, method=method,
+                                           batch_size=bs, steps=steps, progress=False)
+            times[method].append(time.perf_counter() - start)
     gap = max(abs(a - b) for a, b in zip(out["reuse"].values(), out["separate"].values(),
                                          strict=True))
+    seconds = {method: statistics.median(t) for method, t in times.items()}
     for method, c in out.items():
-        print(f"{method:<9} {c.seconds:7.2f}s  " + " ".join(f"{100 * v:5.1f}" for v in c.values()))
-    print(f"speed-up {out['separate'].seconds / out['reuse'].seconds:.2f}x, largest gap "
+        print(f"{method:<9} {seconds[method]:7.2f}s  {sum(c.attacked):5d} attacked  "
+              + " ".join(f"{100 * v:5.1f}" for v in c.values()))
+    print(f"speed-up {seconds['separate'] / seconds['reuse']:.2f}x, largest gap "
           f"{100 * gap:.2f} pp")
 
 
@@ -236,7 +242,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10,
                         help="PGD steps of the throughput tables (brittle's two extra forward "
                              "passes weigh less the more steps there are)")
+    parser.add_argument("--only", choices=PARTS, action="append",
+                        help="run only this part (repeatable; default: all)")
     args = parser.parse_args()
+    parts = set(args.only or PARTS)
     repeats = 1 if args.quick else 5
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -244,26 +253,33 @@ def main() -> None:
     lenet = trained("lenet5", "mnist", 2000 if args.quick else 10000, 2, args.data_dir)
     x, y = data.load("mnist", "test", data_dir=args.data_dir).subset(
         256 if args.quick else 1024, seed=0).tensors()
-    throughput("LeNet-5 / MNIST", lenet, x, y, eps=0.3, steps=args.steps, bs=256,
-               repeats=repeats)
-    early_stopping(lenet, x, y, eps=0.3, steps=40, bs=256, repeats=repeats)
-    # an even grid up to eps, and a finer one at the small budgets where samples stay robust
-    curve(lenet, x[:512], y[:512], budgets=[0.3 * i / 8 for i in range(1, 9)], steps=20, bs=256)
-    curve(lenet, x[:512], y[:512], budgets=[0.025 * i for i in range(1, 9)], steps=20, bs=256)
-    # a curve's natural use: a robust model, whose samples stay robust over several budgets
-    robust = trained("lenet5", "mnist", 2000 if args.quick else 10000, 4, args.data_dir,
-                     recipe="fast-at", optimizer="adam", lr=0.005, weight_decay=0.0,
-                     batch_size=100, eps_warmup=2)
-    curve(robust, x[:512], y[:512], budgets=[0.3 * i / 8 for i in range(1, 9)], steps=20,
-          bs=256)
-
+    if "throughput" in parts:
+        throughput("LeNet-5 / MNIST", lenet, x, y, eps=0.3, steps=args.steps, bs=256,
+                   repeats=repeats)
+    if "early-stop" in parts:
+        early_stopping(lenet, x, y, eps=0.3, steps=40, bs=256, repeats=repeats)
+    if "curves" in parts:
+        # an even grid up to eps, and a finer one at the small budgets where samples stay robust
+        for budgets in ([0.3 * i / 8 for i in range(1, 9)], [0.025 * i for i in range(1, 9)]):
+            curve(lenet, x[:512], y[:512], budgets=budgets, steps=20, bs=256,
+                  repeats=repeats)
+        # a curve's natural use: a robust model, whose samples stay robust over several budgets
+        robust = trained("lenet5", "mnist", 2000 if args.quick else 10000, 4, args.data_dir,
+                         recipe="fast-at", optimizer="adam", lr=0.005, weight_decay=0.0,
+                         batch_size=100, eps_warmup=2)
+        curve(robust, x[:512], y[:512], budgets=[0.3 * i / 8 for i in range(1, 9)], steps=20,
+              bs=256, repeats=repeats)
+    if not parts & {"throughput", "compile"}:
+        return
     resnet = trained("resnet20", "cifar10", 500 if args.quick else 2000, 1, args.data_dir)
     xc, yc = data.load("cifar10", "test", data_dir=args.data_dir).subset(
         128 if args.quick else 256, seed=0).tensors()
-    throughput("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=args.steps, bs=128,
-               repeats=repeats)
-    compiled("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=10, bs=128,
-             repeats=repeats)
+    if "throughput" in parts:
+        throughput("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=args.steps,
+                   bs=128, repeats=repeats)
+    if "compile" in parts:
+        compiled("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=10, bs=128,
+                 repeats=repeats)
 
 
 if __name__ == "__main__":

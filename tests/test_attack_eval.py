@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -22,7 +23,18 @@ from brittle.models.classifier import Classifier
 
 BUDGETS = [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2]
 
-pytest_plugins = ["attack_fixtures"]  # mnist_clf, mnist_test
+pytest_plugins = ["attack_fixtures"]  # mnist_clf, mnist_test, classifier_factory
+
+
+class GradientScale(torch.nn.Module):
+    """The identity, whose backward pass multiplies the gradient by ``scale``."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.detach() + self.scale * (x - x.detach())
 
 
 def _pp(a: float, b: float) -> float:
@@ -66,6 +78,34 @@ def test_curve_reuse_equals_separate_runs(mnist_clf: Classifier, mnist_test: tup
     for a, b in zip(reuse.values(), separate.values(), strict=True):
         assert _pp(a, b) <= 0.3
     assert sum(reuse.attacked) < 0.6 * sum(separate.attacked)
+
+
+def test_curve_search_finds_each_samples_breaking_budget(mnist_clf: Classifier,
+                                                         mnist_test: tuple) -> None:
+    """Not just the rates: the search finds the breaking budget of every sample that the
+    separate runs find, attacking each sample at about two budgets rather than eight."""
+    x, y = mnist_test[0][:200], mnist_test[1][:200]
+    reuse = robustness_curve("pgd", mnist_clf, x, y, BUDGETS[1:], steps=10, batch_size=64)
+    separate = robustness_curve("pgd", mnist_clf, x, y, BUDGETS[1:], steps=10, batch_size=64,
+                                method="separate")
+    assert torch.equal(reuse.breaking_eps, separate.breaking_eps)
+    correct = int(reuse.clean_accuracy.k)
+    assert sum(reuse.attacked) <= 2.5 * correct
+
+
+@pytest.mark.parametrize("scale", [0.01, 100.0])
+def test_curve_search_recovers_from_bad_first_guesses(
+        classifier_factory: Callable[..., Classifier], mnist_test: tuple, scale: float) -> None:
+    """Scaling the input gradient leaves Linf PGD (which follows its sign) unchanged but moves
+    every first-order guess to the top (x 0.01) or the bottom (x 100) budget; the search then
+    walks all the way down or up and still finds the separate runs' breaking budgets."""
+    clf = classifier_factory(GradientScale(scale))
+    x, y = mnist_test[0][:100], mnist_test[1][:100]
+    budgets = BUDGETS[1:]
+    reuse = robustness_curve("pgd", clf, x, y, budgets, steps=5)
+    separate = robustness_curve("pgd", clf, x, y, budgets, steps=5, method="separate")
+    assert torch.equal(reuse.breaking_eps, separate.breaking_eps)
+    assert reuse.attacked[0 if scale > 1 else -1] == int(reuse.clean_accuracy.k)
 
 
 @pytest.mark.slow
