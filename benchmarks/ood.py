@@ -25,9 +25,10 @@ import torch
 
 from brittle import data, models, ood, train
 from brittle.models import Classifier
+from brittle.ood.synthetic import KINDS
 
 OPENOOD_MSP_FASHION_AUROC = 94.6
-SYNTHETIC = ("uniform", "gaussian", "constant")
+SYNTHETIC = KINDS
 # non-default settings worth a reference number: label -> (detector, settings)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "deep_knn[euclidean]": ("deep_knn", {"metric": "euclidean"}),

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from brittle.attacks.boundary import first_order_distance
+from brittle.attacks.functional import Norm
 from brittle.models.classifier import Classifier
 
 DIRECTION = {"linf": lambda g: g.sign(),
@@ -23,8 +24,8 @@ def _linear(weight_scale: float = 0.2) -> tuple[Classifier, nn.Linear]:
     return Classifier(nn.Sequential(nn.Flatten(), layer), input_shape=(1, 4, 4)), layer
 
 
-def _margin_flips(clf: Classifier, layer: nn.Linear, x: torch.Tensor, y: torch.Tensor, ref: torch.Tensor,
-                  scale: float, norm: str, targeted: bool) -> torch.Tensor:
+def _margin_flips(clf: Classifier, layer: nn.Linear, x: torch.Tensor, y: torch.Tensor,
+                  ref: torch.Tensor, scale: float, norm: Norm, targeted: bool) -> torch.Tensor:
     """Step each sample by ``scale`` times its estimated distance along the steepest
     descent direction of its margin, and report whether the margin changed sign."""
     distance = first_order_distance(clf, x, y, ref if targeted else None, norm)
@@ -47,7 +48,7 @@ def _margin_flips(clf: Classifier, layer: nn.Linear, x: torch.Tensor, y: torch.T
 
 @pytest.mark.parametrize("norm", ["linf", "l2", "l1"])
 @pytest.mark.parametrize("targeted", [False, True])
-def test_linear_model_flips_exactly_at_the_estimate(norm: str, targeted: bool) -> None:
+def test_linear_model_flips_exactly_at_the_estimate(norm: Norm, targeted: bool) -> None:
     clf, layer = _linear()
     torch.manual_seed(1)
     x = 0.25 + 0.5 * torch.rand(12, 1, 4, 4)  # away from the bounds, which the estimate ignores
