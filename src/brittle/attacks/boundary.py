@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from brittle.attacks.base import frozen
-from brittle.attacks.functional import Norm
+from brittle.attacks.functional import Norm, attack_loss
 from brittle.models.classifier import Classifier
 
 _DUAL: dict[str, float] = {"linf": 1.0, "l2": 2.0, "l1": float("inf")}
@@ -44,18 +44,11 @@ def first_order_distance(classifier: Classifier, x: torch.Tensor, y: torch.Tenso
             xb = x[start:start + batch_size].detach().requires_grad_(True)
             yb = y[start:start + batch_size]
             tb = target[start:start + batch_size] if target is not None else None
-            with torch.enable_grad():
-                margin = _margin(classifier(xb), yb, tb)
+            with torch.enable_grad():  # the C&W margin is minus the margin left to cross
+                margin = -attack_loss(classifier(xb), yb, tb, "margin")
                 (grad,) = torch.autograd.grad(margin.sum(), xb)
             size = grad.flatten(1).norm(p=_DUAL[norm], dim=1)
             distance = torch.where(size > 0, margin.detach() / size, float("inf"))
             parts.append(distance.nan_to_num(nan=float("inf"), posinf=float("inf")).clamp_min(0))
     return torch.cat(parts) if parts else torch.zeros(0, device=x.device)
 
-
-def _margin(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-    """Positive while the attack has not succeeded."""
-    ref = y if target is None else target
-    ref_logit = logits.gather(1, ref[:, None]).squeeze(1)
-    other = logits.scatter(1, ref[:, None], float("-inf")).amax(dim=1)
-    return ref_logit - other if target is None else other - ref_logit

@@ -247,11 +247,10 @@ def robustness_curve(attack: str | AttackFactory, classifier: Classifier, x: tor
     seconds = time.perf_counter() - start
     n = len(y)
     robust = [Rate.of(n - int(b.sum()), n) for b in broken]
-    correct = clean_logits.argmax(1) == y
     log.info("robustness curve (%s, %s): %.1fs, %d attacked", probe.name, method, seconds,
              sum(attacked))
     return RobustnessCurve(eps=budgets, robust_accuracy=robust,
-                           clean_accuracy=Rate.of(int(correct.sum()), n),
+                           clean_accuracy=Rate.of(int((~misclassified).sum()), n),
                            breaking_eps=_breaking_eps(broken, budgets).cpu(), attacked=attacked,
                            attack=probe.name, norm=probe.norm, method=method,
                            targeted=tgt is not None, params=probe.settings(), seconds=seconds,
@@ -267,6 +266,7 @@ class _Runner:
     progress: bool | None
     target: torch.Tensor | None
     warm_start: bool = False
+    _starts: dict[float, torch.Tensor | None] = field(default_factory=dict)
 
     def __call__(self, attack: Attack, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
                  init: torch.Tensor | None = None) -> AttackResult:
@@ -289,9 +289,12 @@ class _Runner:
         """The starting points ``(N, C, H, W)`` that a separate run of ``attack`` over all
         samples draws (same batches, same seeded generator), or ``None`` for attacks that are
         not iterative. Starting a subset from them makes each sample's attack the same
-        computation as in the separate run, whatever else is in its batch."""
+        computation as in the separate run, whatever else is in its batch. Drawn once per
+        budget: a budget probed in both passes of the search reuses them."""
         if not isinstance(attack, IterativeAttack):
             return None
+        if attack.eps in self._starts:
+            return self._starts[attack.eps]
         size = self.batch_size or max(1, len(x))
         starts = []
         for s in range(0, len(x), size):
@@ -300,7 +303,8 @@ class _Runner:
             ctx = AttackContext(self.classifier, xb, yb, tb, attack.eps, attack.norm,
                                 torch.Generator().manual_seed(attack.seed))
             starts.append(attack._start(ctx, xb, torch.arange(len(xb))))
-        return torch.cat(starts)
+        self._starts[attack.eps] = torch.cat(starts)
+        return self._starts[attack.eps]
 
 
 def _reuse(factory: AttackFactory, run: _Runner, x: torch.Tensor, y: torch.Tensor,
@@ -346,8 +350,8 @@ def _probe(attack: Attack, run: _Runner, x: torch.Tensor, y: torch.Tensor, idx: 
     samples it had to attack. ``x_above`` holds adversarials at larger budgets where
     ``has_above``; projected onto this budget, the ones that still fool cost no attack."""
     fooled = torch.zeros_like(idx, dtype=torch.bool)
-    found = x[idx].clone()
-    x_proj = project(x_above, x[idx], attack.eps, attack.norm, run.classifier.bounds)
+    found = x[idx]
+    x_proj = project(x_above, found, attack.eps, attack.norm, run.classifier.bounds)
     if has_above.any():
         hit = run.classifier.predict_logits(x_proj[has_above]).argmax(1) != y[idx[has_above]]
         fooled[torch.nonzero(has_above).flatten()[hit]] = True
