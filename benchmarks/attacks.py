@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from brittle import data, models, recipes
+from brittle import data, models, recipes, retain_freed_memory
 from brittle.attacks import PGD
 from brittle.attacks.evaluate import robustness_curve, run_batched
 from brittle.models import Classifier
@@ -245,10 +245,12 @@ def main() -> None:
     parser.add_argument("--only", choices=PARTS, action="append",
                         help="run only this part (repeatable; default: all)")
     args = parser.parse_args()
+    retained = retain_freed_memory()  # as the brittle command does; shared by all implementations
     parts = set(args.only or PARTS)
     repeats = 1 if args.quick else 5
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, freed memory "
+          f"{'retained' if retained else 'returned to the system (glibc defaults)'}")
 
     lenet = trained("lenet5", "mnist", 2000 if args.quick else 10000, 2, args.data_dir)
     x, y = data.load("mnist", "test", data_dir=args.data_dir).subset(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from brittle import corruptions, data
+from brittle import corruptions, data, retain_freed_memory
 
 
 def sweep(x: torch.Tensor, suite: str, batch_size: int) -> dict[str, tuple[float, float]]:
@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    retain_freed_memory()  # as the brittle command does; every implementation here shares it
     torch.set_num_threads(args.threads)
     for ds, suite, n in (("mnist", "mnist-c", args.mnist), ("cifar10", "cifar10-c", args.cifar)):
         x = data.load(ds, "test", data_dir=args.data_dir).subset(n, seed=0).tensors()[0]

@@ -29,7 +29,7 @@ import time
 import torch
 import torchattacks
 
-from brittle import data
+from brittle import data, retain_freed_memory
 from brittle._utils.stats import Rate
 from brittle.attacks import create
 from brittle.attacks.autoattack import AutoAttack
@@ -131,6 +131,7 @@ def main() -> int:
     parser.add_argument("--eps", type=float, default=0.3)
     parser.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args()
+    retain_freed_memory()  # as the brittle command does; every implementation here shares it
 
     test = data.load("mnist", "test", data_dir=args.data_dir).subset(args.n, seed=SEED)
     x, y = test.tensors()

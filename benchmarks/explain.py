@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from brittle import data, explain, models
+from brittle import data, explain, models, retain_freed_memory
 from brittle.models import Classifier
 
 Runner = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -103,6 +103,7 @@ def main() -> None:
                         help="images per forward/backward pass for IG (both libraries)")
     parser.add_argument("--quick", action="store_true", help="small batches, one round")
     args = parser.parse_args()
+    retain_freed_memory()  # as the brittle command does; every implementation here shares it
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
     torch.manual_seed(0)

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from brittle import data, models, ood, train
+from brittle import data, models, ood, retain_freed_memory, train
 from brittle.models import Classifier
 from brittle.ood.synthetic import KINDS
 
@@ -69,6 +69,7 @@ def main() -> None:
                         help="skip the non-default settings (" + ", ".join(VARIANTS) + ")")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
+    retain_freed_memory()  # as the brittle command does; every implementation here shares it
 
     clf = load_model(args)
     fit_set = data.load("mnist", "train", data_dir=args.data_dir).subset(args.n_fit,

@@ -21,7 +21,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from brittle import data
+from brittle import data, retain_freed_memory
 from brittle._utils.stats import Rate
 from brittle.data.base import ImageDataset
 from brittle.diagnose import find_suspects, flip_labels, out_of_sample_probabilities
@@ -57,6 +57,7 @@ def main() -> None:
                         help="reuse saved probabilities (.npy) instead of cross-training")
     parser.add_argument("--save-probabilities", type=Path)
     args = parser.parse_args()
+    retain_freed_memory()  # as the brittle command does; every implementation here shares it
     torch.set_num_threads(args.threads)
 
     train = data.load("mnist", "train", data_dir=args.data_dir)

@@ -19,6 +19,7 @@ from brittle import (
     ood,
     recipes,
 )
+from brittle._utils.allocator import retain_freed_memory
 from brittle._version import __version__
 from brittle.audit import AuditResult, audit
 from brittle.errors import BrittleError, DataError, ModelError
@@ -29,4 +30,4 @@ from brittle.training import train
 __all__ = ["AuditResult", "BrittleError", "Classifier", "DataError", "EvalResult", "ModelError",
            "__version__", "attacks", "audit", "calibration", "corruptions", "data", "diagnose",
            "evaluate", "explain", "load_classifier", "models", "ood", "recipes",
-           "save_classifier", "train"]
+           "retain_freed_memory", "save_classifier", "train"]

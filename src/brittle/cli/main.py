@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from brittle._utils.allocator import retain_freed_memory
 from brittle._version import __version__
 from brittle.cli import (
     attack_cmd,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit status (2 for bad input)."""
     args = build_parser().parse_args(argv)
+    retain_freed_memory()  # this process is ours: reuse freed tensor buffers (see the module)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
