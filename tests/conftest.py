@@ -12,10 +12,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest
 import torch
 
-from brittle import retain_freed_memory
-
 torch.set_num_threads(1)
-retain_freed_memory()  # as the brittle command does for its process
 
 
 def real_data_dir() -> Path:
