@@ -93,6 +93,42 @@ def test_curve_search_finds_each_samples_breaking_budget(mnist_clf: Classifier,
     assert sum(reuse.attacked) <= 2.5 * correct
 
 
+def test_curve_search_without_mixed_budgets_finds_the_same_breaking_budgets(
+        mnist_clf: Classifier, mnist_test: tuple) -> None:
+    """Attacks whose settings differ by budget in more than eps and step size cannot share a
+    batch across budgets; the search then walks the budgets one at a time, down and up, with
+    the same per-sample result as separate runs."""
+    x, y = mnist_test[0][:120], mnist_test[1][:120]
+
+    def factory(eps: float) -> PGD:
+        return PGD(eps=eps, steps=8 if eps < 0.1 else 10)
+
+    calls: list[float] = []
+    original = PGD.__call__
+
+    def counted(self: PGD, *args: object, **kwargs: object) -> object:
+        calls.append(self.eps)
+        return original(self, *args, **kwargs)
+
+    budgets = BUDGETS[1:]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PGD, "__call__", counted)
+        reuse = robustness_curve(factory, mnist_clf, x, y, budgets)
+        walked = list(calls)
+        calls.clear()
+        robustness_curve("pgd", mnist_clf, x, y, budgets, steps=10)
+    separate = robustness_curve(factory, mnist_clf, x, y, budgets, method="separate")
+    assert torch.equal(reuse.breaking_eps, separate.breaking_eps)
+    # one pass down and one up: each budget attacked at most twice, in that order
+    assert all(walked.count(eps) <= 2 for eps in budgets)
+    down = walked[:next((i for i in range(1, len(walked)) if walked[i] > walked[i - 1]),
+                        len(walked))]
+    assert down == sorted(down, reverse=True)
+    assert walked[len(down):] == sorted(walked[len(down):])
+    # budgets that mix run as rounds of one call each, all budgets together
+    assert len(calls) < len(walked)
+
+
 @pytest.mark.parametrize("scale", [0.01, 100.0])
 def test_curve_search_recovers_from_bad_first_guesses(
         classifier_factory: Callable[..., Classifier], mnist_test: tuple, scale: float) -> None:

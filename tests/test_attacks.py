@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from brittle.attacks import ATTACKS
-from brittle.attacks.base import AttackResult
+from brittle.attacks.base import AttackContext, AttackResult
 from brittle.attacks.bim import BIM, paper_steps
 from brittle.attacks.cw import CarliniWagnerL2
 from brittle.attacks.deepfool import DeepFool
@@ -140,6 +140,62 @@ def test_warm_start_from_an_adversarial_succeeds_at_step_zero(mnist_clf: Classif
     assert attack._warm is None
     assert bool((warm.success_step[found.success] == 0).all())
     with pytest.raises(BrittleError), attack.warm_start(found.x_adv[:3]):
+        attack(mnist_clf, x, y)
+
+
+@pytest.mark.parametrize(("cls", "norm", "budgets"), [
+    (PGD, "linf", (0.02, 0.05, 0.1)),
+    (PGD, "l2", (0.5, 1.0, 2.0)),
+    (MIFGSM, "linf", (0.02, 0.05, 0.1)),
+])
+def test_own_budgets_attack_each_sample_as_its_budgets_attack_would(
+        mnist_clf: Classifier, batch: tuple, cls: type[PGD | MIFGSM], norm: str,
+        budgets: tuple[float, ...]) -> None:
+    """One batch mixing three budgets (as robustness curves run their probes) gives every sample
+    what the attack built with its budget gives it, from the same start, early stopping and all."""
+    x, y = batch
+    level = torch.arange(len(y)) % len(budgets)
+    attacks = [cls(eps=eps, norm=norm, steps=10) for eps in budgets]  # type: ignore[arg-type]
+    start = x + 0.01 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    eps = torch.tensor(budgets)[level]
+    step = torch.tensor([a.step_size for a in attacks])[level]
+    mixed_attack = attacks[-1]
+    with mixed_attack.warm_start(start), mixed_attack.own_budgets(eps, step):
+        mixed = mixed_attack(mnist_clf, x, y)
+    assert mixed_attack._budgets is None
+    for k, attack in enumerate(attacks):
+        at = level == k
+        with attack.warm_start(start[at]):
+            alone = attack(mnist_clf, x[at], y[at])
+        assert torch.equal(mixed.success[at], alone.success)
+        assert torch.equal(mixed.success_step[at], alone.success_step)
+        torch.testing.assert_close(mixed.x_adv[at], alone.x_adv, atol=1e-6, rtol=0)
+        assert bool((mixed.norms[at] <= budgets[k] * (1 + 1e-5)).all())
+    # the smaller budgets really bind: the largest alone would break more of those samples
+    assert int(mixed.success.sum()) < int(mixed_attack(mnist_clf, x, y).success.sum())
+
+
+def test_own_budgets_draw_random_starts_in_each_samples_ball(mnist_clf: Classifier,
+                                                              batch: tuple) -> None:
+    """Restarts draw their starts uniformly in each sample's own ball, not the attack's."""
+    x, y = batch
+    eps = torch.where(torch.arange(len(y)) % 2 == 0, 0.05, 0.2)
+    attack = PGD(eps=0.2, steps=5)
+    ctx = AttackContext(mnist_clf, x, y, None, 0.2, "linf", torch.Generator())
+    with attack.own_budgets(eps, eps / 4):
+        reach = (attack._start(ctx, x, torch.arange(len(y))) - x).flatten(1).abs().amax(1)
+    assert bool((reach <= eps).all()) and bool((reach > 0.95 * eps).all())
+
+
+def test_own_budgets_reject_budgets_beyond_the_attack(mnist_clf: Classifier,
+                                                      batch: tuple) -> None:
+    x, y = batch
+    attack = PGD(eps=0.1, steps=5)
+    with pytest.raises(BrittleError, match="within eps"), \
+            attack.own_budgets(torch.full((len(y),), 0.2), torch.full((len(y),), 0.05)):
+        pass
+    with pytest.raises(BrittleError, match="budgets for"), \
+            attack.own_budgets(torch.full((3,), 0.1), torch.full((3,), 0.05)):
         attack(mnist_clf, x, y)
 
 

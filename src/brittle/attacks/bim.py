@@ -6,11 +6,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import torch
-
-from brittle.attacks.base import AttackContext, LossKind
+from brittle.attacks.base import LossKind
 from brittle.attacks.functional import Norm
-from brittle.attacks.iterative import IterativeAttack, State, steepest_ascent
+from brittle.attacks.iterative import IterativeAttack
 from brittle.attacks.registry import ATTACKS
 
 PIXEL = 1.0 / 255.0  # one intensity level of an 8-bit image, the paper's step
@@ -79,7 +77,3 @@ class BIM(IterativeAttack):
                          seed=seed)
         if step_size is None:
             self.step_size = PIXEL if paper else self.eps / self.steps
-
-    def _step(self, ctx: AttackContext, x_adv: torch.Tensor, grad: torch.Tensor,
-              x0: torch.Tensor, state: State, t: int) -> torch.Tensor:
-        return x_adv + self.step_size * steepest_ascent(grad, self.norm)

@@ -5,6 +5,7 @@ Every rate is a :class:`~brittle._utils.stats.Rate` with its sample size and 95%
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -173,7 +174,12 @@ def robustness_curve(attack: str | AttackFactory, classifier: Classifier, x: tor
     starts where a first-order model says the sample breaks (the smallest budget above
     margin / dual norm of the margin's gradient, one backward pass; see
     :func:`~brittle.attacks.boundary.first_order_distance`) and walks one budget down after a
-    break, one up after a miss. Going down, a sample first tries its adversarial from the
+    break, one up after a miss. The walks run in rounds: every open sample takes its next step
+    at once, each within its own budget
+    (:meth:`~brittle.attacks.iterative.IterativeAttack.own_budgets`), so the probes of all
+    budgets share full batches; attacks that cannot mix budgets in a batch (other kinds, or
+    settings that differ between budgets in more than eps and step size) take one pass down the
+    budgets and one up instead. Going down, a sample first tries its adversarial from the
     budget above projected onto the smaller ball (one forward pass). The curve is monotone by
     construction. ``method="separate"`` runs one independent attack per budget.
 
@@ -183,10 +189,10 @@ def robustness_curve(attack: str | AttackFactory, classifier: Classifier, x: tor
     the attack is not monotone in the budget, which is rare: on small MNIST LeNets (512 to
     1,000 test images, 8 budgets, PGD-20/40 with random starts) the two curves are identical.
     The saving is the attacks at budgets far from each sample's breaking budget: on an
-    undefended LeNet with PGD-20, 8 budgets cost 2.8x (even grid 0.0375 to 0.3) to 3.4x
-    (0.025 to 0.2) fewer gradient passes than separate runs, 10-15% more than an oracle that
-    knows every breaking budget in advance; wall time gains less, as the probes run in smaller
-    batches (see docs/benchmarks.md).
+    undefended LeNet with PGD-20, 8 budgets cost 2.9x (even grid 0.0375 to 0.3) to 3.5x
+    (0.025 to 0.2) fewer gradient passes than separate runs, 7-12% more than an oracle that
+    knows every breaking budget in advance, and take 2.9x to 3.2x less wall time (see
+    docs/benchmarks.md).
 
     ``warm_start=True`` starts a sample instead from its projected adversarial of a larger
     budget where it has one. That is a stronger attack, not the same one: every adversarial it
@@ -269,8 +275,10 @@ class _Runner:
     _starts: dict[float, torch.Tensor | None] = field(default_factory=dict)
 
     def __call__(self, attack: Attack, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
-                 init: torch.Tensor | None = None) -> AttackResult:
-        """Attack samples ``idx``; iterative attacks start from ``init`` when it is given."""
+                 init: torch.Tensor | None = None,
+                 budgets: tuple[torch.Tensor, torch.Tensor] | None = None) -> AttackResult:
+        """Attack samples ``idx``; iterative attacks start from ``init`` when it is given, each
+        sample within its own eps and step size of ``budgets`` when they are given."""
         tgt = self.target[idx] if self.target is not None else None
         size = self.batch_size or max(1, len(idx))
         if init is None or not isinstance(attack, IterativeAttack):
@@ -279,7 +287,9 @@ class _Runner:
         results = []
         for start in range(0, len(idx), size):
             part = slice(start, start + size)
-            with attack.warm_start(init[part]):
+            own = (attack.own_budgets(budgets[0][part], budgets[1][part]) if budgets is not None
+                   else contextlib.nullcontext())
+            with attack.warm_start(init[part]), own:
                 results.append(attack(self.classifier, x[idx[part]], y[idx[part]],
                                       target=tgt[part] if tgt is not None else None))
         return concat_results(results)
@@ -314,9 +324,10 @@ def _reuse(factory: AttackFactory, run: _Runner, x: torch.Tensor, y: torch.Tenso
 
     Each sample probes ``first_guess`` first, then walks one budget down after a break and one
     up after a miss, until the largest budget known robust (``lo``) and the smallest known
-    broken (``hi``) are adjacent. The walks are scheduled as one pass down the budgets (first
-    probes and downward walks) and one pass up (upward walks), so each budget is attacked at
-    most twice, in batches as large as possible. A sample with an adversarial at a larger
+    broken (``hi``) are adjacent. The walks run in rounds in which every open sample takes its
+    next step at once, each at its own budget, so the probes of all budgets share full batches;
+    attacks that cannot mix budgets in a batch instead take one pass down the budgets and one
+    up, so each budget is attacked at most twice. A sample with an adversarial at a larger
     budget first tries it projected onto the smaller one (one forward pass).
     """
     levels = len(budgets)
@@ -327,54 +338,105 @@ def _reuse(factory: AttackFactory, run: _Runner, x: torch.Tensor, y: torch.Tenso
         lo[~misclassified] = 0  # eps = 0 leaves the clean prediction
     probe = torch.minimum(torch.maximum(first_guess, lo + 1), hi - 1)
     x_hi = x.clone()  # an adversarial within budgets[hi], where hi < levels
+    attacks = [factory(eps) for eps in budgets]
+    mixed = _mixable(attacks)
     attacked = [0] * levels
-    for order in (reversed(range(levels)), range(levels)):
-        for level in order:
-            idx = torch.nonzero((hi - lo > 1) & (probe == level)).flatten()
-            if idx.numel() == 0:
-                continue
-            fooled, found, count = _probe(factory(budgets[level]), run, x, y, idx, x_hi[idx],
-                                          hi[idx] < levels)
-            attacked[level] += count
-            hi[idx[fooled]] = level
-            x_hi[idx[fooled]] = found[fooled]
-            lo[idx[~fooled]] = level
-            probe[idx] = torch.where(fooled, level - 1, level + 1)
+    for group in _rounds(levels, mixed, lambda: hi - lo > 1):
+        in_group = torch.isin(probe, torch.tensor(group, device=y.device))
+        idx = torch.nonzero((hi - lo > 1) & in_group).flatten()
+        if idx.numel() == 0:
+            continue
+        level = probe[idx]
+        fooled, found, todo = _probe(attacks, mixed, run, x, y, idx, level, x_hi[idx],
+                                     hi[idx] < levels)
+        for lv, count in zip(*torch.unique(level[todo], return_counts=True), strict=True):
+            attacked[int(lv)] += int(count)
+        hi[idx[fooled]] = level[fooled]
+        x_hi[idx[fooled]] = found[fooled]
+        lo[idx[~fooled]] = level[~fooled]
+        probe[idx] = torch.where(fooled, level - 1, level + 1)
     return [hi <= i for i in range(levels)], attacked
 
 
-def _probe(attack: Attack, run: _Runner, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
-           x_above: torch.Tensor, has_above: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
-                                                                     int]:
-    """Whether ``attack`` fools each sample ``idx``, the adversarial it found, and how many
-    samples it had to attack. ``x_above`` holds adversarials at larger budgets where
-    ``has_above``; projected onto this budget, the ones that still fool cost no attack."""
+def _mixable(attacks: list[Attack]) -> list[IterativeAttack] | None:
+    """The attacks, if one of them can run all their budgets in one batch
+    (:meth:`~brittle.attacks.iterative.IterativeAttack.own_budgets`): iterative attacks of one
+    kind whose settings differ only in eps and step size."""
+    def rest(attack: Attack) -> dict[str, Any]:
+        return {k: v for k, v in attack.settings().items() if k not in ("eps", "step_size")}
+
+    first = attacks[0]
+    if not all(type(a) is type(first) and isinstance(a, IterativeAttack) and rest(a) == rest(first)
+               for a in attacks):
+        return None
+    return [a for a in attacks if isinstance(a, IterativeAttack)]
+
+
+def _rounds(levels: int, mixed: list[IterativeAttack] | None,
+            open_: Callable[[], torch.Tensor]) -> Iterable[list[int]]:
+    """The budget levels probed together, in order: all of them while samples remain open when
+    the attacks mix budgets, else one pass down the levels and one up."""
+    if mixed is not None:
+        while bool(open_().any()):
+            yield list(range(levels))
+        return
+    for level in [*reversed(range(levels)), *range(levels)]:
+        yield [level]
+
+
+def _probe(attacks: list[Attack], mixed: list[IterativeAttack] | None, run: _Runner,
+           x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, level: torch.Tensor,
+           x_above: torch.Tensor, has_above: torch.Tensor,
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Whether the attack at budget ``level`` ``(n,)`` fools each sample ``idx``, the
+    adversarial it found, and which samples it had to attack. ``x_above`` holds adversarials at
+    larger budgets where ``has_above``; projected onto this budget, the ones that still fool
+    cost no attack."""
     fooled = torch.zeros_like(idx, dtype=torch.bool)
     found = x[idx]
-    x_proj = project(x_above, found, attack.eps, attack.norm, run.classifier.bounds)
+    eps = torch.tensor([a.eps for a in attacks], dtype=x.dtype, device=x.device)[level]
+    x_proj = project(x_above, found, eps, attacks[0].norm, run.classifier.bounds)
     if has_above.any():
         hit = run.classifier.predict_logits(x_proj[has_above]).argmax(1) != y[idx[has_above]]
         fooled[torch.nonzero(has_above).flatten()[hit]] = True
         found[fooled] = x_proj[fooled]
-    todo = torch.nonzero(~fooled).flatten()
-    if todo.numel():
-        warm = has_above[todo] if run.warm_start else torch.zeros_like(todo, dtype=torch.bool)
-        result = run(attack, x, y, idx[todo], _init(run, attack, x, y, idx[todo],
-                                                    x_proj[todo], warm))
+    todo = ~fooled
+    if todo.any():
+        result = _attack_at(attacks, mixed, run, x, y, idx[todo], level[todo], x_proj[todo],
+                            has_above[todo] & run.warm_start)
         broke = ~result.adv_correct
-        fooled[todo[broke]] = True
-        found[todo[broke]] = result.x_adv[broke]
-    return fooled, found, int(todo.numel())
+        at = torch.nonzero(todo).flatten()[broke]
+        fooled[at] = True
+        found[at] = result.x_adv[broke]
+    return fooled, found, todo
 
 
-def _init(run: _Runner, attack: Attack, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
-          x_proj: torch.Tensor, warm: torch.Tensor) -> torch.Tensor | None:
-    """Where the samples ``idx`` start: the separate run's own random start, or with warm
-    starts the projected adversarial from a larger budget where there is one (``warm``)."""
-    starts = run.separate_starts(attack, x, y)
-    if starts is None:
-        return None
-    starts = starts[idx]
+def _attack_at(attacks: list[Attack], mixed: list[IterativeAttack] | None, run: _Runner,
+               x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, level: torch.Tensor,
+               x_proj: torch.Tensor, warm: torch.Tensor) -> AttackResult:
+    """Attack the samples ``idx``, each at its budget ``level``, in one run."""
+    top = int(level.max())
+    init = _init(run, attacks, x, y, idx, level, x_proj, warm)
+    if mixed is None or top == int(level.min()):
+        return run(attacks[top], x, y, idx, init)
+    eps = torch.tensor([a.eps for a in mixed], dtype=x.dtype)[level.cpu()]
+    step = torch.tensor([a.step_size for a in mixed], dtype=x.dtype)[level.cpu()]
+    return run(mixed[top], x, y, idx, init, budgets=(eps, step))
+
+
+def _init(run: _Runner, attacks: list[Attack], x: torch.Tensor, y: torch.Tensor,
+          idx: torch.Tensor, level: torch.Tensor, x_proj: torch.Tensor,
+          warm: torch.Tensor) -> torch.Tensor | None:
+    """Where the samples ``idx`` start: the separate run's own random start at their budget
+    ``level``, or with warm starts the projected adversarial from a larger budget where there is
+    one (``warm``)."""
+    starts = torch.empty_like(x_proj)
+    for lv in level.unique().tolist():
+        separate = run.separate_starts(attacks[lv], x, y)
+        if separate is None:
+            return None
+        at = level == lv
+        starts[at] = separate[idx[at]]
     starts[warm] = x_proj[warm]
     return starts
 

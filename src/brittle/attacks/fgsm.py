@@ -14,7 +14,7 @@ import torch
 
 from brittle.attacks.base import AttackContext, LossKind
 from brittle.attacks.functional import Norm
-from brittle.attacks.iterative import IterativeAttack, State, steepest_ascent
+from brittle.attacks.iterative import IterativeAttack
 from brittle.attacks.registry import ATTACKS
 from brittle.errors import BrittleError
 
@@ -58,10 +58,6 @@ class FGSM(IterativeAttack):
         super().__init__(eps=eps, norm=norm, steps=1, restarts=1, random_start=False,
                          loss=loss, keep=keep, early_stop=early_stop, seed=seed)
         self.step_size = self.eps  # one full-length step; eps=0 is a valid no-op
-
-    def _step(self, ctx: AttackContext, x_adv: torch.Tensor, grad: torch.Tensor,
-              x0: torch.Tensor, state: State, t: int) -> torch.Tensor:
-        return x_adv + self.step_size * steepest_ascent(grad, self.norm)
 
 
 @ATTACKS.register("rfgsm")
@@ -117,7 +113,3 @@ class RFGSM(IterativeAttack):
         flat = noise.flatten(1)
         length = flat.norm(p=2 if self.norm == "l2" else 1, dim=1).clamp_min(1e-12)
         return x0 + self.alpha * noise / length.view(-1, *([1] * (x0.ndim - 1)))
-
-    def _step(self, ctx: AttackContext, x_adv: torch.Tensor, grad: torch.Tensor,
-              x0: torch.Tensor, state: State, t: int) -> torch.Tensor:
-        return x_adv + self.step_size * steepest_ascent(grad, self.norm)

@@ -9,7 +9,6 @@ Restarts only see the samples that every previous restart failed on.
 from __future__ import annotations
 
 import contextlib
-from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -47,7 +46,9 @@ class _Kept:
 class IterativeAttack(Attack):
     """A gradient attack made of ``steps`` projected steps from a (random) start.
 
-    Subclasses implement :meth:`_step` and may override :meth:`_start` and :meth:`_new_state`.
+    Each step moves ``step_size`` along :meth:`_direction` (the steepest-ascent direction of
+    the loss gradient unless a subclass says otherwise) and projects back onto the eps ball.
+    Subclasses may override :meth:`_direction`, :meth:`_start` and :meth:`_new_state`.
     Per-sample state tensors in ``state`` are compacted together with the batch.
 
     Args:
@@ -61,6 +62,7 @@ class IterativeAttack(Attack):
     """
 
     _warm: torch.Tensor | None = None  # set only inside warm_start()
+    _budgets: tuple[torch.Tensor, torch.Tensor] | None = None  # set only inside own_budgets()
 
     def __init__(self, *, eps: float, norm: Norm = "linf", steps: int = 10,
                  step_size: float | None = None, restarts: int = 1, random_start: bool = True,
@@ -85,6 +87,8 @@ class IterativeAttack(Attack):
         if warm is not None and warm.shape != ctx.x.shape:
             raise BrittleError(f"warm start of shape {tuple(warm.shape)} for images of shape "
                                f"{tuple(ctx.x.shape)}")
+        if self._budgets is not None and self._budgets[0].shape != (n,):
+            raise BrittleError(f"{len(self._budgets[0])} budgets for {n} images")
         for r in range(self.restarts):
             idx = torch.nonzero(kept.first < 0).flatten() if self.early_stop else torch.arange(n)
             if idx.numel() == 0:
@@ -107,11 +111,35 @@ class IterativeAttack(Attack):
         finally:
             self._warm = None
 
+    @contextlib.contextmanager
+    def own_budgets(self, eps: torch.Tensor, step_size: torch.Tensor) -> Iterator[None]:
+        """Within the block, calls attack each image ``i`` within its own budget ``eps[i]``,
+        with steps of ``step_size[i]`` (both ``(N,)``, ``eps <= self.eps``), as the attack
+        built with that budget would: robustness curves attack samples probing different
+        budgets in one batch."""
+        if eps.shape != step_size.shape or bool((eps > self.eps).any()):
+            raise BrittleError(f"own budgets must be (N,) tensors within eps={self.eps}")
+        self._budgets = (eps.detach(), step_size.detach())
+        try:
+            yield
+        finally:
+            self._budgets = None
+
+    def _budget(self, ctx: AttackContext,
+                idx: torch.Tensor) -> tuple[float | torch.Tensor, float | torch.Tensor]:
+        """Eps and step size ``(n,)`` of the images ``idx`` inside :meth:`own_budgets`, else
+        the attack's own scalars."""
+        if self._budgets is None:
+            return self.eps, self.step_size
+        eps, step = (b.to(ctx.x.device)[idx] for b in self._budgets)
+        return eps, step
+
     def _run_once(self, ctx: AttackContext, idx: torch.Tensor, kept: _Kept, *,
                   init: torch.Tensor | None = None) -> None:
         x0, y = ctx.x[idx], ctx.labels[idx]
         tgt = ctx.target[idx] if ctx.target is not None else None
-        x_adv = ctx.project(self._start(ctx, x0, idx) if init is None else init, x0)
+        eps, step = self._budget(ctx, idx)
+        x_adv = ctx.project(self._start(ctx, x0, idx) if init is None else init, x0, eps)
         state = self._new_state(x0)
         for t in range(self.steps):
             loss, logits, grad = ctx.loss_and_grad(x_adv, y, tgt, self.loss)
@@ -121,10 +149,12 @@ class IterativeAttack(Attack):
                 keep = ~adv
                 idx, x0, y, x_adv, grad = idx[keep], x0[keep], y[keep], x_adv[keep], grad[keep]
                 tgt = tgt[keep] if tgt is not None else None
+                eps, step = _rows(eps, keep), _rows(step, keep)
                 state = {k: v[keep] for k, v in state.items()}
                 if idx.numel() == 0:
                     return
-            x_adv = ctx.project(self._step(ctx, x_adv, grad, x0, state, t), x0)
+            move = _pixelwise(step, x0) * self._direction(grad, state)
+            x_adv = ctx.project(x_adv + move, x0, eps)
         if self.keep == "best":
             # a sample adversarial at an earlier iterate keeps that one whatever the final
             # iterate does, so only the others need the final forward pass
@@ -159,20 +189,20 @@ class IterativeAttack(Attack):
         direction for L2/L1."""
         if not self.random_start or self.eps == 0:
             return x0.clone()
+        eps, _ = self._budget(ctx, idx)
         noise = ctx.uniform_noise(idx)
         if self.norm == "linf":
-            return x0 + self.eps * noise
+            return x0 + _pixelwise(eps, x0) * noise
         radius = ctx.uniform(idx, ())
-        scale = self.eps * radius / _norm_of(noise, self.norm).clamp_min(1e-12)
-        return x0 + noise * scale.view(-1, *([1] * (x0.ndim - 1)))
+        scale = eps * radius / _norm_of(noise, self.norm).clamp_min(1e-12)
+        return x0 + noise * _pixelwise(scale, x0)
 
     def _new_state(self, x0: torch.Tensor) -> State:
         return {}
 
-    @abstractmethod
-    def _step(self, ctx: AttackContext, x_adv: torch.Tensor, grad: torch.Tensor,
-              x0: torch.Tensor, state: State, t: int) -> torch.Tensor:
-        """One ascent step from ``x_adv`` given the loss gradient; the loop projects it."""
+    def _direction(self, grad: torch.Tensor, state: State) -> torch.Tensor:
+        """The unit-norm direction of the next step, given the loss gradient ``grad``."""
+        return steepest_ascent(grad, self.norm)
 
 
 def steepest_ascent(grad: torch.Tensor, norm: Norm) -> torch.Tensor:
@@ -192,6 +222,15 @@ def steepest_ascent(grad: torch.Tensor, norm: Norm) -> torch.Tensor:
     mask = (flat.abs() >= threshold).to(flat.dtype)
     direction = flat.sign() * mask
     return (direction / direction.abs().sum(dim=1, keepdim=True).clamp_min(1e-12)).view_as(grad)
+
+
+def _rows(value: float | torch.Tensor, keep: torch.Tensor) -> float | torch.Tensor:
+    return value[keep] if isinstance(value, torch.Tensor) else value
+
+
+def _pixelwise(value: float | torch.Tensor, x: torch.Tensor) -> float | torch.Tensor:
+    """A per-sample ``(n,)`` value viewed to broadcast over images ``x``; scalars unchanged."""
+    return value.view(-1, *([1] * (x.ndim - 1))) if isinstance(value, torch.Tensor) else value
 
 
 def _norm_of(x: torch.Tensor, norm: Norm) -> torch.Tensor:

@@ -7,7 +7,7 @@ from typing import Literal
 
 import torch
 
-from brittle.attacks.base import AttackContext, LossKind
+from brittle.attacks.base import LossKind
 from brittle.attacks.functional import Norm
 from brittle.attacks.iterative import IterativeAttack, State, steepest_ascent
 from brittle.attacks.registry import ATTACKS
@@ -68,9 +68,8 @@ class MIFGSM(IterativeAttack):
     def _new_state(self, x0: torch.Tensor) -> State:
         return {"momentum": torch.zeros_like(x0)}
 
-    def _step(self, ctx: AttackContext, x_adv: torch.Tensor, grad: torch.Tensor,
-              x0: torch.Tensor, state: State, t: int) -> torch.Tensor:
+    def _direction(self, grad: torch.Tensor, state: State) -> torch.Tensor:
         l1 = grad.flatten(1).abs().sum(dim=1).clamp_min(1e-12)
         momentum = self.decay * state["momentum"] + grad / l1.view(-1, *([1] * (grad.ndim - 1)))
         state["momentum"] = momentum
-        return x_adv + self.step_size * steepest_ascent(momentum, self.norm)
+        return steepest_ascent(momentum, self.norm)

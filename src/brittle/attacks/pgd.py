@@ -3,10 +3,7 @@ Adversarial Attacks") for the Linf, L2 and L1 threat models, with random start a
 
 from __future__ import annotations
 
-import torch
-
-from brittle.attacks.base import AttackContext
-from brittle.attacks.iterative import IterativeAttack, State, steepest_ascent
+from brittle.attacks.iterative import IterativeAttack
 from brittle.attacks.registry import ATTACKS
 
 
@@ -26,7 +23,3 @@ class PGD(IterativeAttack):
     """
 
     name = "pgd"
-
-    def _step(self, ctx: AttackContext, x_adv: torch.Tensor, grad: torch.Tensor,
-              x0: torch.Tensor, state: State, t: int) -> torch.Tensor:
-        return x_adv + self.step_size * steepest_ascent(grad, self.norm)
