@@ -89,6 +89,10 @@ def test_curve_search_finds_each_samples_breaking_budget(mnist_clf: Classifier,
     separate = robustness_curve("pgd", mnist_clf, x, y, BUDGETS[1:], steps=10, batch_size=64,
                                 method="separate")
     assert torch.equal(reuse.breaking_eps, separate.breaking_eps)
+    # broken at no budget at all when already misclassified, though the grid starts above 0
+    missed = mnist_clf.predict_logits(x).argmax(1) != y
+    assert bool(missed.any()) and bool((reuse.breaking_eps[missed] == 0).all())
+    assert bool((reuse.breaking_eps[~missed] >= BUDGETS[1]).all())
     correct = int(reuse.clean_accuracy.k)
     assert sum(reuse.attacked) <= 2.5 * correct
 

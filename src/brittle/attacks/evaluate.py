@@ -257,7 +257,8 @@ def robustness_curve(attack: str | AttackFactory, classifier: Classifier, x: tor
              sum(attacked))
     return RobustnessCurve(eps=budgets, robust_accuracy=robust,
                            clean_accuracy=Rate.of(int((~misclassified).sum()), n),
-                           breaking_eps=_breaking_eps(broken, budgets).cpu(), attacked=attacked,
+                           breaking_eps=_breaking_eps(broken, budgets, misclassified).cpu(),
+                           attacked=attacked,
                            attack=probe.name, norm=probe.norm, method=method,
                            targeted=tgt is not None, params=probe.settings(), seconds=seconds,
                            warm_start=warm_start and method == "reuse")
@@ -449,11 +450,14 @@ def _separate(factory: AttackFactory, run: _Runner, x: torch.Tensor, y: torch.Te
     return broken, [len(y)] * len(budgets)
 
 
-def _breaking_eps(broken: list[torch.Tensor], budgets: list[float]) -> torch.Tensor:
-    """The smallest budget at which each sample is broken, ``inf`` if none."""
+def _breaking_eps(broken: list[torch.Tensor], budgets: list[float],
+                  misclassified: torch.Tensor) -> torch.Tensor:
+    """The smallest budget at which each sample is broken: 0 if misclassified when clean (even
+    when the grid starts above 0), ``inf`` if at no budget."""
     stacked = torch.stack(broken)  # (L, N)
     eps = torch.tensor(budgets, dtype=torch.float64, device=stacked.device)[:, None]
-    return torch.where(stacked, eps, torch.full_like(eps, math.inf)).amin(dim=0)
+    smallest = torch.where(stacked, eps, torch.full_like(eps, math.inf)).amin(dim=0)
+    return torch.where(misclassified, torch.zeros_like(smallest), smallest)
 
 
 def _factory(attack: str | AttackFactory, kwargs: dict[str, Any]) -> AttackFactory:
