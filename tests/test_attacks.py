@@ -155,7 +155,7 @@ def test_own_budgets_attack_each_sample_as_its_budgets_attack_would(
     what the attack built with its budget gives it, from the same start, early stopping and all."""
     x, y = batch
     level = torch.arange(len(y)) % len(budgets)
-    attacks = [cls(eps=eps, norm=norm, steps=10) for eps in budgets]  # type: ignore[arg-type]
+    attacks = [cls(eps=eps, norm=norm, steps=10) for eps in budgets]
     start = x + 0.01 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
     eps = torch.tensor(budgets)[level]
     step = torch.tensor([a.step_size for a in attacks])[level]
