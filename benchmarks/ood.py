@@ -28,7 +28,6 @@ from brittle.models import Classifier
 from brittle.ood.synthetic import KINDS
 
 OPENOOD_MSP_FASHION_AUROC = 94.6
-SYNTHETIC = KINDS
 # non-default settings worth a reference number: label -> (detector, settings)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "deep_knn[euclidean]": ("deep_knn", {"metric": "euclidean"}),
@@ -49,7 +48,7 @@ def ood_sets(args: argparse.Namespace, clf: Classifier) -> dict[str, tuple[torch
     for name in ("fashion-mnist", "kmnist"):
         x, _ = data.load(name, "test", data_dir=args.data_dir).tensors()
         sets[name] = ood.convert_images(x[:args.n_ood], clf.input_shape)
-    for i, kind in enumerate(SYNTHETIC):
+    for i, kind in enumerate(KINDS):
         sets[kind] = (ood.synthetic(kind, args.n_ood, clf.input_shape, seed=args.seed + i),
                       "none")
     return sets

@@ -341,6 +341,7 @@ def _reuse(factory: AttackFactory, run: _Runner, x: torch.Tensor, y: torch.Tenso
     x_hi = x.clone()  # an adversarial within budgets[hi], where hi < levels
     attacks = [factory(eps) for eps in budgets]
     mixed = _mixable(attacks)
+    eps_of_level = torch.tensor(budgets, dtype=x.dtype, device=x.device)
     attacked = [0] * levels
     for group in _rounds(levels, mixed, lambda: hi - lo > 1):
         in_group = torch.isin(probe, torch.tensor(group, device=y.device))
@@ -348,8 +349,8 @@ def _reuse(factory: AttackFactory, run: _Runner, x: torch.Tensor, y: torch.Tenso
         if idx.numel() == 0:
             continue
         level = probe[idx]
-        fooled, found, todo = _probe(attacks, mixed, run, x, y, idx, level, x_hi[idx],
-                                     hi[idx] < levels)
+        fooled, found, todo = _probe(attacks, mixed, run, x, y, idx, level, eps_of_level[level],
+                                     x_hi[idx], hi[idx] < levels)
         for lv, count in zip(*torch.unique(level[todo], return_counts=True), strict=True):
             attacked[int(lv)] += int(count)
         hi[idx[fooled]] = level[fooled]
@@ -387,15 +388,14 @@ def _rounds(levels: int, mixed: list[IterativeAttack] | None,
 
 def _probe(attacks: list[Attack], mixed: list[IterativeAttack] | None, run: _Runner,
            x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, level: torch.Tensor,
-           x_above: torch.Tensor, has_above: torch.Tensor,
+           eps: torch.Tensor, x_above: torch.Tensor, has_above: torch.Tensor,
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Whether the attack at budget ``level`` ``(n,)`` fools each sample ``idx``, the
+    """Whether the attack at budget ``level`` ``(n,)`` (eps ``eps``) fools each sample ``idx``, the
     adversarial it found, and which samples it had to attack. ``x_above`` holds adversarials at
     larger budgets where ``has_above``; projected onto this budget, the ones that still fool
     cost no attack."""
     fooled = torch.zeros_like(idx, dtype=torch.bool)
     found = x[idx]
-    eps = torch.tensor([a.eps for a in attacks], dtype=x.dtype, device=x.device)[level]
     x_proj = project(x_above, found, eps, attacks[0].norm, run.classifier.bounds)
     if has_above.any():
         hit = run.classifier.predict_logits(x_proj[has_above]).argmax(1) != y[idx[has_above]]
@@ -403,8 +403,8 @@ def _probe(attacks: list[Attack], mixed: list[IterativeAttack] | None, run: _Run
         found[fooled] = x_proj[fooled]
     todo = ~fooled
     if todo.any():
-        result = _attack_at(attacks, mixed, run, x, y, idx[todo], level[todo], x_proj[todo],
-                            has_above[todo] & run.warm_start)
+        result = _attack_at(attacks, mixed, run, x, y, idx[todo], level[todo], eps[todo],
+                            x_proj[todo], has_above[todo] & run.warm_start)
         broke = ~result.adv_correct
         at = torch.nonzero(todo).flatten()[broke]
         fooled[at] = True
@@ -414,14 +414,13 @@ def _probe(attacks: list[Attack], mixed: list[IterativeAttack] | None, run: _Run
 
 def _attack_at(attacks: list[Attack], mixed: list[IterativeAttack] | None, run: _Runner,
                x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, level: torch.Tensor,
-               x_proj: torch.Tensor, warm: torch.Tensor) -> AttackResult:
-    """Attack the samples ``idx``, each at its budget ``level``, in one run."""
+               eps: torch.Tensor, x_proj: torch.Tensor, warm: torch.Tensor) -> AttackResult:
+    """Attack the samples ``idx``, each at its budget ``level`` (eps ``eps``), in one run."""
     top = int(level.max())
     init = _init(run, attacks, x, y, idx, level, x_proj, warm)
     if mixed is None or top == int(level.min()):
         return run(attacks[top], x, y, idx, init)
-    eps = torch.tensor([a.eps for a in mixed], dtype=x.dtype)[level.cpu()]
-    step = torch.tensor([a.step_size for a in mixed], dtype=x.dtype)[level.cpu()]
+    step = torch.tensor([a.step_size for a in mixed], dtype=x.dtype, device=x.device)[level]
     return run(mixed[top], x, y, idx, init, budgets=(eps, step))
 
 
