@@ -18,7 +18,9 @@ __all__ = ["mnist_model", "mnist_robust_model"]  # fixtures, imported for pytest
 
 def counting(clf: Classifier) -> tuple[Classifier, Counting]:
     counter = Counting(clf)
-    return Classifier(counter, input_shape=clf.input_shape, num_classes=10), counter
+    wrapped = Classifier(counter, input_shape=clf.input_shape, num_classes=10)
+    counter.images = 0  # wrapping ran the network once, to check its memory layout
+    return wrapped, counter
 
 
 def test_checkpoints_follow_the_paper() -> None:

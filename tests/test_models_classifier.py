@@ -116,6 +116,64 @@ def test_a_users_own_module_wraps() -> None:
         as_classifier(TinyNet(), input_shape=(1, 8, 8))
 
 
+def first_conv_input(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
+    conv = next(m for m in clf.model.modules() if isinstance(m, nn.Conv2d))
+    seen: list[torch.Tensor] = []
+    handle = conv.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    try:
+        clf(x)
+    finally:
+        handle.remove()
+    return seen[0]
+
+
+def default_layout_twin(clf: Classifier) -> Classifier:
+    return Classifier(clf.model, input_shape=clf.input_shape, num_classes=clf.num_classes,
+                      mean=clf.mean.tolist(), std=clf.std.tolist(), channels_last=False)
+
+
+@pytest.mark.parametrize(("arch", "shape"), [("lenet5", (1, 28, 28)), ("resnet20", (3, 32, 32))])
+def test_convolutions_get_channels_last_input_with_the_same_results(
+        arch: str, shape: tuple[int, int, int]) -> None:
+    torch.manual_seed(0)
+    clf = build_classifier(arch, input_shape=shape, num_classes=10, mean=(0.5,) * shape[0],
+                           std=(0.25,) * shape[0]).eval()
+    twin = default_layout_twin(clf)
+    assert clf.channels_last and not twin.channels_last
+    x = torch.rand(4, *shape)
+    # one channel fits both layouts, so only the stride of the channel axis tells them apart
+    assert first_conv_input(clf, x).stride(1) == 1
+    assert first_conv_input(twin, x).stride(1) == shape[1] * shape[2]
+    grads = []
+    for model in (clf, twin):
+        xr = x.clone().requires_grad_(True)
+        logits = model(xr)
+        (grad,) = torch.autograd.grad(logits.logsumexp(1).sum(), xr)
+        grads.append((logits.detach(), grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-3, atol=1e-6)
+
+
+def test_networks_that_need_the_default_layout_keep_it() -> None:
+    class ViewsAfterConv(nn.Module):  # the classic x.view(len(x), -1) flatten
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.head = nn.Linear(4 * 6 * 6, 5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.conv(x).view(len(x), -1))
+
+    clf = as_classifier(ViewsAfterConv(), input_shape=(3, 8, 8))
+    assert not clf.channels_last
+    assert clf(torch.rand(2, 3, 8, 8)).shape == (2, 5)
+    mlp = Classifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 3)), input_shape=(3, 2, 2))
+    assert not mlp.channels_last  # no convolution to speed up
+    forced = default_layout_twin(lenet())
+    assert not forced.channels_last
+    assert first_conv_input(forced, torch.rand(2, 1, 28, 28)).stride(1) == 28 * 28
+
+
 # --- Ensemble --------------------------------------------------------------------------
 
 def members(count: int = 3) -> list[Classifier]:

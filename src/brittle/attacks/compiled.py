@@ -42,6 +42,7 @@ def compiled_classifier(classifier: Classifier, **compile_options: Any) -> Class
                           mean=classifier.mean.tolist() if classifier.normalize else None,
                           std=classifier.std.tolist() if classifier.normalize else None,
                           bounds=classifier.bounds, class_names=classifier.class_names,
-                          feature_layers=classifier.feature_layers, card=classifier.card)
+                          feature_layers=classifier.feature_layers, card=classifier.card,
+                          channels_last=classifier.channels_last)  # no probe: it would compile
         _TWINS[classifier.model] = twin.to(classifier.mean.device)
     return twin
