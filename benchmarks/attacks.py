@@ -1,10 +1,12 @@
 """Attack throughput: brittle PGD against a hand-written loop and the peer libraries.
 
 Runs in one process on the same model, data and settings, and prints images/s and the ratio to
-a hand-written ``torch.autograd.grad`` PGD loop. Also measures what only brittle does: per-sample
-early stopping (against full-length PGD, at the same robust accuracy), an 8-budget robustness
-curve from one run (against one run per budget; undefended and fast-AT models) and the optional
-``compile=True`` path (against eager brittle PGD on ResNet-20).
+a hand-written ``torch.autograd.grad`` PGD loop. The loop and the peers attack the network as
+their users have it (default memory layout); one more row runs the loop through brittle's
+classifier, which gives convolutions channels-last input on the CPU. Also measures what only
+brittle does: per-sample early stopping (against full-length PGD, at the same robust accuracy),
+an 8-budget robustness curve from one run (against one run per budget; undefended and fast-AT
+models) and the optional ``compile=True`` path (against eager brittle PGD on ResNet-20).
 
     python benchmarks/attacks.py --data-dir ../shared/data            # full run
     python benchmarks/attacks.py --data-dir ../shared/data --quick    # smaller, for a smoke test
@@ -18,6 +20,7 @@ adversarial-robustness-toolbox and foolbox; missing ones are reported and skippe
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import statistics
 import time
@@ -33,7 +36,7 @@ from brittle.attacks.evaluate import robustness_curve, run_batched
 from brittle.models import Classifier
 
 AttackFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-PARTS = ("throughput", "early-stop", "curves", "compile")
+PARTS = ("throughput", "layout", "early-stop", "curves", "compile")
 
 
 def hand_pgd(clf: Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
@@ -79,6 +82,15 @@ def batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.T
 
 def adversarial(attack: PGD, clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return attack(clf, x, y).x_adv
+
+
+def default_layout(clf: Classifier) -> Classifier:
+    """The same network as a user of the other libraries runs it: brittle's classifier gives
+    convolutions channels-last input on the CPU, a bare model gets the default layout."""
+    plain = Classifier(clf.model, input_shape=clf.input_shape, num_classes=clf.num_classes,
+                       mean=clf.mean.tolist() if clf.normalize else None,
+                       std=clf.std.tolist() if clf.normalize else None, channels_last=False)
+    return plain.eval()  # shares the network, so this also puts it in eval mode
 
 
 def robust_acc(clf: Classifier, x_adv: torch.Tensor, y: torch.Tensor) -> float:
@@ -127,12 +139,14 @@ def throughput(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, 
     print(f"\n## {name}: PGD-{steps} Linf eps={eps:.4g}, {len(x)} images, batch {bs}")
     print(f"{'implementation':<28} {'images/s':>9} {'x hand loop':>12} {'robust acc':>11}")
     ours = PGD(eps=eps, steps=steps, step_size=alpha, early_stop=False, seed=0)
+    plain = default_layout(clf)
     runs: dict[str, AttackFn] = {
-        "hand-written autograd loop": lambda xb, yb: hand_pgd(clf, xb, yb, eps, alpha, steps),
+        "hand-written autograd loop": lambda xb, yb: hand_pgd(plain, xb, yb, eps, alpha, steps),
         "hand loop + predictions": lambda xb, yb: hand_pgd_with_predictions(
-            clf, xb, yb, eps, alpha, steps),
+            plain, xb, yb, eps, alpha, steps),
+        "hand loop, channels-last": lambda xb, yb: hand_pgd(clf, xb, yb, eps, alpha, steps),
         "brittle PGD": lambda xb, yb: ours(clf, xb, yb).x_adv,
-        **peers(clf, eps, alpha, steps, bs, tuple(x.shape[1:])),
+        **peers(plain, eps, alpha, steps, bs, tuple(x.shape[1:])),
     }
     seconds = dict.fromkeys(runs, 0.0)
     outputs: dict[str, list[torch.Tensor]] = {label: [] for label in runs}
@@ -159,6 +173,38 @@ def throughput(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, 
         rate = repeats * len(x) / seconds[label]
         acc = 100 * robust_acc(clf, torch.cat(outputs[label]), y)
         print(f"{label:<28} {rate:9.1f} {base / seconds[label]:11.2f}x {acc:10.2f}%")
+
+
+def layout(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *,
+           repeats: int) -> None:
+    """One attack step (forward and input gradient, eval mode) and one training step (forward
+    and weight gradients, train mode) with the default layout and with channels-last input."""
+    print(f"\n## memory layout: {name}, batch {len(x)}")
+
+    def attack_step(model: Classifier) -> None:
+        x_adv = x.clone().requires_grad_(True)
+        torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+
+    def train_step(model: Classifier) -> None:
+        F.cross_entropy(model(x), y).backward()
+        model.zero_grad(set_to_none=True)
+
+    # a copy trains: train-mode batch norm updates its running statistics
+    for label, step, model, training in (("attack step", attack_step, clf, False),
+                                         ("training step", train_step, copy.deepcopy(clf), True)):
+        plain = default_layout(model)  # shares the network, so its modes too
+        times: dict[bool, list[float]] = {False: [], True: []}
+        with model.evaluating():
+            model.train(training)
+            for _ in range(3 * repeats):
+                for last in (False, True):
+                    start = time.perf_counter()
+                    for _ in range(5):
+                        step(model if last else plain)
+                    times[last].append((time.perf_counter() - start) / 5)
+        default, fast = (1000 * statistics.median(times[flag]) for flag in (False, True))
+        print(f"{label:<14} default {default:7.2f} ms  channels-last {fast:7.2f} ms  "
+              f"speed-up {default / fast:.2f}x")
 
 
 def early_stopping(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
@@ -258,6 +304,8 @@ def main() -> None:
     if "throughput" in parts:
         throughput("LeNet-5 / MNIST", lenet, x, y, eps=0.3, steps=args.steps, bs=256,
                    repeats=repeats)
+    if "layout" in parts:
+        layout("LeNet-5 / MNIST", lenet, x[:256], y[:256], repeats=repeats)
     if "early-stop" in parts:
         early_stopping(lenet, x, y, eps=0.3, steps=40, bs=256, repeats=repeats)
     if "curves" in parts:
@@ -271,7 +319,7 @@ def main() -> None:
                          batch_size=100, eps_warmup=2)
         curve(robust, x[:512], y[:512], budgets=[0.3 * i / 8 for i in range(1, 9)], steps=20,
               bs=256, repeats=repeats)
-    if not parts & {"throughput", "compile"}:
+    if not parts & {"throughput", "layout", "compile"}:
         return
     resnet = trained("resnet20", "cifar10", 500 if args.quick else 2000, 1, args.data_dir)
     xc, yc = data.load("cifar10", "test", data_dir=args.data_dir).subset(
@@ -279,6 +327,8 @@ def main() -> None:
     if "throughput" in parts:
         throughput("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=args.steps,
                    bs=128, repeats=repeats)
+    if "layout" in parts:
+        layout("ResNet-20 / CIFAR-10", resnet, xc[:128], yc[:128], repeats=repeats)
     if "compile" in parts:
         compiled("ResNet-20 / CIFAR-10", resnet, xc, yc, eps=8 / 255, steps=10, bs=128,
                  repeats=repeats)
