@@ -189,9 +189,11 @@ def layout(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *,
         F.cross_entropy(model(x), y).backward()
         model.zero_grad(set_to_none=True)
 
-    # a copy trains: train-mode batch norm updates its running statistics
+    # a copy trains (train-mode batch norm updates its running statistics), with the weight
+    # gradients that the hand loop switched off
+    trainee = copy.deepcopy(clf).requires_grad_(True)
     for label, step, model, training in (("attack step", attack_step, clf, False),
-                                         ("training step", train_step, copy.deepcopy(clf), True)):
+                                         ("training step", train_step, trainee, True)):
         plain = default_layout(model)  # shares the network, so its modes too
         times: dict[bool, list[float]] = {False: [], True: []}
         with model.evaluating():
