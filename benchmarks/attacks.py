@@ -199,11 +199,11 @@ def layout(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *,
         with model.evaluating():
             model.train(training)
             for _ in range(3 * repeats):
-                for last in (False, True):
+                for channels_last in (False, True):
                     start = time.perf_counter()
                     for _ in range(5):
-                        step(model if last else plain)
-                    times[last].append((time.perf_counter() - start) / 5)
+                        step(model if channels_last else plain)
+                    times[channels_last].append((time.perf_counter() - start) / 5)
         default, fast = (1000 * statistics.median(times[flag]) for flag in (False, True))
         print(f"{label:<14} default {default:7.2f} ms  channels-last {fast:7.2f} ms  "
               f"speed-up {default / fast:.2f}x")
