@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from brittle.attacks import ATTACKS
+from brittle.attacks.base import AttackResult
 from brittle.attacks.evaluate import robustness_curve
 from brittle.attacks.masking import (
     Finding,
@@ -120,6 +122,26 @@ def test_whitebox_at_least_as_strong_is_ok(mnist_clf: Classifier, batch: tuple) 
     assert check_blackbox_vs_whitebox(weak, strong).severity == "ok"
     # the other way round: the "black-box" breaks what the white-box missed
     assert check_blackbox_vs_whitebox(strong, [weak]).severity == "fail"
+
+
+def test_one_blackbox_only_sample_in_a_hundred_is_a_warning(mnist_clf: Classifier,
+                                                             batch: tuple) -> None:
+    x, y = batch
+    whitebox = PGD(eps=0.05, steps=5)(mnist_clf, x, y)
+    robust = torch.nonzero(whitebox.clean_correct & whitebox.adv_correct).flatten()
+    assert len(robust) >= 50
+
+    def blackbox_breaking(k: int) -> AttackResult:
+        """The white-box result with ``k`` of its robust samples broken as well."""
+        logits = whitebox.logits.clone()
+        logits[robust[:k], (y[robust[:k]] + 1) % 10] = logits[robust[:k]].amax(1) + 1
+        return dataclasses.replace(whitebox, logits=logits, attack="square")
+
+    one = check_blackbox_vs_whitebox(blackbox_breaking(1), whitebox)
+    assert one.severity == "warning" and "1 sample " in one.message
+    assert one.evidence["share_low"] < 0.01 < one.evidence["share_high"]
+    ten = check_blackbox_vs_whitebox(blackbox_breaking(10), whitebox)
+    assert ten.severity == "fail" and ten.evidence["share_low"] >= 0.01
 
 
 def test_eps_and_steps_monotonicity(mnist_clf: Classifier, batch: tuple) -> None:
