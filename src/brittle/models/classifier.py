@@ -20,11 +20,11 @@ class Classifier(nn.Module):
     feature layers. Attacks and metrics therefore always work in pixel space.
 
     On the CPU, a network with ``nn.Conv2d`` layers gets its input in the channels-last memory
-    layout: oneDNN's convolutions run faster on it (an attack step 1.6x on LeNet-5 and 1.2x on
-    ResNet-20, a training step 1.1x and 1.3x; docs/benchmarks.md). The values are the same; only
-    rounding may differ. A network that cannot take such input (a ``.view`` that assumes the
-    default strides) is detected with one small forward pass when wrapped and keeps the default
-    layout.
+    layout: oneDNN's convolutions run faster on it (an attack step 1.4-1.6x on LeNet-5 and 1.2x
+    on ResNet-20, a training step 1.1-1.2x and 1.2-1.3x; docs/benchmarks.md). The values are the
+    same; only rounding may differ. A network that cannot take such input (a ``.view`` that
+    assumes the default strides) is detected with one small forward pass when wrapped and keeps
+    the default layout.
 
     Feature layers are module paths from ``named_modules()``; ``"path:input"`` takes the module's
     input instead of its output. Two aliases are always available: ``penultimate`` (the input of
