@@ -22,7 +22,7 @@ from typing import ClassVar, Literal
 import torch
 
 from brittle.attacks.base import Attack, AttackContext
-from brittle.attacks.functional import Norm, attack_loss, is_adversarial, lp_norm
+from brittle.attacks.functional import Norm, attack_loss, is_adversarial, lp_norm, per_sample
 from brittle.attacks.iterative import steepest_ascent
 from brittle.attacks.registry import ATTACKS
 from brittle.attacks.sweep import clean_logits, ranked_targets
@@ -194,7 +194,7 @@ class APGD(Attack):
         if not self.random_start or self.eps == 0:
             return x0.clone()
         noise = ctx.uniform_noise(idx) if self.norm == "linf" else ctx.normal_noise(idx)
-        size = lp_norm(noise, self.norm).clamp_min(1e-12).view(-1, *([1] * (x0.ndim - 1)))
+        size = per_sample(lp_norm(noise, self.norm).clamp_min(1e-12), x0)
         return x0 + self.eps * noise / size
 
     def _evaluate(self, ctx: AttackContext, s: _State, *, with_grad: bool,
@@ -234,7 +234,7 @@ class APGD(Attack):
         s.ups = torch.zeros_like(s.ups)
 
     def _step(self, ctx: AttackContext, s: _State, *, momentum: bool) -> torch.Tensor:
-        eta = s.eta.view(-1, *([1] * (s.x.ndim - 1)))
+        eta = per_sample(s.eta, s.x)
         z = ctx.project(s.x + eta * steepest_ascent(s.grad, self.norm), s.x0)
         if not momentum:
             return z

@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 
 from brittle.attacks.base import AttackContext, LossKind
-from brittle.attacks.functional import Norm
+from brittle.attacks.functional import Norm, per_sample
 from brittle.attacks.iterative import IterativeAttack
 from brittle.attacks.registry import ATTACKS
 from brittle.errors import BrittleError
@@ -112,4 +112,4 @@ class RFGSM(IterativeAttack):
             return x0 + self.alpha * noise.sign()
         flat = noise.flatten(1)
         length = flat.norm(p=2 if self.norm == "l2" else 1, dim=1).clamp_min(1e-12)
-        return x0 + self.alpha * noise / length.view(-1, *([1] * (x0.ndim - 1)))
+        return x0 + self.alpha * noise / per_sample(length, x0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +21,20 @@ def lp_norm(delta: torch.Tensor, norm: Norm) -> torch.Tensor:
     return flat.abs().sum(dim=1)
 
 
+@overload
+def per_sample(value: torch.Tensor, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@overload
+def per_sample(value: float | torch.Tensor, x: torch.Tensor) -> float | torch.Tensor: ...
+
+
+def per_sample(value: float | torch.Tensor, x: torch.Tensor) -> float | torch.Tensor:
+    """A per-sample ``(N,)`` tensor viewed to broadcast over a batch ``x`` ``(N, ...)``; a scalar
+    is returned as it is."""
+    return value.view(-1, *([1] * (x.ndim - 1))) if isinstance(value, torch.Tensor) else value
+
+
 def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float | torch.Tensor, norm: Norm,
             bounds: tuple[float, float]) -> torch.Tensor:
     """Project ``x_adv`` onto the ``eps`` ball around ``x`` and then into ``bounds``.
@@ -33,11 +47,11 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float | torch.Tensor, nor
     delta = x_adv - x
     eps_t = torch.as_tensor(eps, dtype=x.dtype, device=x.device)
     if eps_t.ndim == 1:
-        eps_t = eps_t.view(-1, *([1] * (x.ndim - 1)))
+        eps_t = per_sample(eps_t, x)
     if norm == "linf":
         delta = torch.maximum(torch.minimum(delta, eps_t), -eps_t)
     elif norm == "l2":
-        n = lp_norm(delta, "l2").view(-1, *([1] * (x.ndim - 1)))
+        n = per_sample(lp_norm(delta, "l2"), x)
         delta = delta * torch.clamp(eps_t / n.clamp_min(1e-12), max=1.0)
     else:
         delta = project_l1_ball(delta, eps_t.flatten() if eps_t.ndim else eps_t.expand(len(x)))

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 
 from brittle.attacks.base import Attack, AttackContext, LossKind
-from brittle.attacks.functional import Norm, attack_loss, is_adversarial
+from brittle.attacks.functional import Norm, attack_loss, is_adversarial, per_sample
 from brittle.errors import BrittleError
 
 State = dict[str, torch.Tensor]
@@ -153,7 +153,7 @@ class IterativeAttack(Attack):
                 state = {k: v[keep] for k, v in state.items()}
                 if idx.numel() == 0:
                     return
-            move = _pixelwise(step, x0) * self._direction(grad, state)
+            move = per_sample(step, x0) * self._direction(grad, state)
             x_adv = ctx.project(x_adv + move, x0, eps)
         if self.keep == "best":
             # a sample adversarial at an earlier iterate keeps that one whatever the final
@@ -192,10 +192,10 @@ class IterativeAttack(Attack):
         eps, _ = self._budget(ctx, idx)
         noise = ctx.uniform_noise(idx)
         if self.norm == "linf":
-            return x0 + _pixelwise(eps, x0) * noise
+            return x0 + per_sample(eps, x0) * noise
         radius = ctx.uniform(idx, ())
         scale = eps * radius / _norm_of(noise, self.norm).clamp_min(1e-12)
-        return x0 + noise * _pixelwise(scale, x0)
+        return x0 + noise * per_sample(scale, x0)
 
     def _new_state(self, x0: torch.Tensor) -> State:
         return {}
@@ -226,11 +226,6 @@ def steepest_ascent(grad: torch.Tensor, norm: Norm) -> torch.Tensor:
 
 def _rows(value: float | torch.Tensor, keep: torch.Tensor) -> float | torch.Tensor:
     return value[keep] if isinstance(value, torch.Tensor) else value
-
-
-def _pixelwise(value: float | torch.Tensor, x: torch.Tensor) -> float | torch.Tensor:
-    """A per-sample ``(n,)`` value viewed to broadcast over images ``x``; scalars unchanged."""
-    return value.view(-1, *([1] * (x.ndim - 1))) if isinstance(value, torch.Tensor) else value
 
 
 def _norm_of(x: torch.Tensor, norm: Norm) -> torch.Tensor:

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 
 from brittle.attacks.base import LossKind
-from brittle.attacks.functional import Norm
+from brittle.attacks.functional import Norm, per_sample
 from brittle.attacks.iterative import IterativeAttack, State, steepest_ascent
 from brittle.attacks.registry import ATTACKS
 from brittle.errors import BrittleError
@@ -70,6 +70,6 @@ class MIFGSM(IterativeAttack):
 
     def _direction(self, grad: torch.Tensor, state: State) -> torch.Tensor:
         l1 = grad.flatten(1).abs().sum(dim=1).clamp_min(1e-12)
-        momentum = self.decay * state["momentum"] + grad / l1.view(-1, *([1] * (grad.ndim - 1)))
+        momentum = self.decay * state["momentum"] + grad / per_sample(l1, grad)
         state["momentum"] = momentum
         return steepest_ascent(momentum, self.norm)
