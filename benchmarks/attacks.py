@@ -87,10 +87,7 @@ def adversarial(attack: PGD, clf: Classifier, x: torch.Tensor, y: torch.Tensor) 
 def default_layout(clf: Classifier) -> Classifier:
     """The same network as a user of the other libraries runs it: brittle's classifier gives
     convolutions channels-last input on the CPU, a bare model gets the default layout."""
-    plain = Classifier(clf.model, input_shape=clf.input_shape, num_classes=clf.num_classes,
-                       mean=clf.mean.tolist() if clf.normalize else None,
-                       std=clf.std.tolist() if clf.normalize else None, channels_last=False)
-    return plain.eval()  # shares the network, so this also puts it in eval mode
+    return clf.twin(channels_last=False).eval()  # shares the network: puts it in eval mode
 
 
 def robust_acc(clf: Classifier, x_adv: torch.Tensor, y: torch.Tensor) -> float:

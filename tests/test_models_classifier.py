@@ -127,18 +127,13 @@ def first_conv_input(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
     return seen[0]
 
 
-def default_layout_twin(clf: Classifier) -> Classifier:
-    return Classifier(clf.model, input_shape=clf.input_shape, num_classes=clf.num_classes,
-                      mean=clf.mean.tolist(), std=clf.std.tolist(), channels_last=False)
-
-
 @pytest.mark.parametrize(("arch", "shape"), [("lenet5", (1, 28, 28)), ("resnet20", (3, 32, 32))])
 def test_convolutions_get_channels_last_input_with_the_same_results(
         arch: str, shape: tuple[int, int, int]) -> None:
     torch.manual_seed(0)
     clf = build_classifier(arch, input_shape=shape, num_classes=10, mean=(0.5,) * shape[0],
                            std=(0.25,) * shape[0]).eval()
-    twin = default_layout_twin(clf)
+    twin = clf.twin(channels_last=False)
     assert clf.channels_last and not twin.channels_last
     x = torch.rand(4, *shape)
     # one channel fits both layouts, so only the stride of the channel axis tells them apart
@@ -169,7 +164,7 @@ def test_networks_that_need_the_default_layout_keep_it() -> None:
     assert clf(torch.rand(2, 3, 8, 8)).shape == (2, 5)
     mlp = Classifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 3)), input_shape=(3, 2, 2))
     assert not mlp.channels_last  # no convolution to speed up
-    forced = default_layout_twin(lenet())
+    forced = lenet().twin(channels_last=False)
     assert not forced.channels_last
     assert first_conv_input(forced, torch.rand(2, 1, 28, 28)).stride(1) == 28 * 28
 

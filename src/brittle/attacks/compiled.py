@@ -37,12 +37,6 @@ def compiled_classifier(classifier: Classifier, **compile_options: Any) -> Class
     twin = _TWINS.get(classifier.model)
     if twin is None:
         network = cast(nn.Module, torch.compile(classifier.model, **compile_options))
-        twin = Classifier(network, input_shape=classifier.input_shape,
-                          num_classes=classifier.num_classes,
-                          mean=classifier.mean.tolist() if classifier.normalize else None,
-                          std=classifier.std.tolist() if classifier.normalize else None,
-                          bounds=classifier.bounds, class_names=classifier.class_names,
-                          feature_layers=classifier.feature_layers, card=classifier.card,
-                          channels_last=classifier.channels_last)  # no probe: it would compile
+        twin = classifier.twin(network)  # the layout is copied, not probed: a probe compiles
         _TWINS[classifier.model] = twin.to(classifier.mean.device)
     return twin

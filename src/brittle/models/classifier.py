@@ -95,6 +95,18 @@ class Classifier(nn.Module):
             x = (x - self.mean[None, :, None, None]) / self.std[None, :, None, None]
         return self.model(x)
 
+    def twin(self, network: nn.Module | None = None, **changes: Any) -> Classifier:
+        """A classifier with this one's facts (normalization, bounds, names, feature layers,
+        card, layout) around ``network``, by default the same one (weights shared), with
+        ``changes`` to any constructor argument, e.g. ``channels_last=False``."""
+        facts: dict[str, Any] = {
+            "input_shape": self.input_shape, "num_classes": self.num_classes,
+            "mean": self.mean.tolist() if self.normalize else None,
+            "std": self.std.tolist() if self.normalize else None, "bounds": self.bounds,
+            "class_names": self.class_names, "feature_layers": self.feature_layers,
+            "card": self.card, "channels_last": self.channels_last}
+        return Classifier(self.model if network is None else network, **{**facts, **changes})
+
     @property
     def device(self) -> torch.device:
         for tensor in self.parameters():
