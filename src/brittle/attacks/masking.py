@@ -223,22 +223,21 @@ def check_blackbox_vs_whitebox(blackbox: AttackResult,
     only_bb = correct & ~blackbox.adv_correct.cpu() & ~wb_broken
     count = int(only_bb.sum())
     share = Rate.of(count, int(correct.sum()))
-    evidence = {"blackbox_only": count, "n": share.n, "share": share.value if share.n else 0.0,
-                "share_low": share.low if share.n else 0.0,
-                "share_high": share.high if share.n else 0.0,
-                "blackbox": blackbox.attack, "whitebox": [wb.attack for wb in boxes],
+    value, low, high = (share.value, share.low, share.high) if share.n else (0.0, 0.0, 0.0)
+    evidence = {"blackbox_only": count, "n": share.n, "share": value, "share_low": low,
+                "share_high": high, "blackbox": blackbox.attack,
+                "whitebox": [wb.attack for wb in boxes],
                 "blackbox_robust_accuracy": blackbox.robust_accuracy().value,
                 "whitebox_robust_accuracy": [wb.robust_accuracy().value for wb in boxes]}
     samples = f"{count} sample{'s' if count != 1 else ''}"
-    if count and share.low >= fail_share:
+    if count and low >= fail_share:
         return Finding("blackbox_vs_whitebox", "fail",
-                       f"the black-box attack broke {samples} ({100 * share.value:.1f}%, 95% "
-                       f"interval {100 * share.low:.1f}-{100 * share.high:.1f}%) that every "
-                       "white-box attack missed: gradients are likely masked", evidence)
+                       f"the black-box attack broke {samples} ({share}) that every white-box "
+                       "attack missed: gradients are likely masked", evidence)
     if count:
         return Finding("blackbox_vs_whitebox", "warning",
-                       f"the black-box attack broke {samples} ({100 * share.value:.1f}% of "
-                       f"n={share.n}) that the white-box attacks missed", evidence)
+                       f"the black-box attack broke {samples} ({share}) that the white-box "
+                       "attacks missed", evidence)
     return Finding("blackbox_vs_whitebox", "ok", "white-box attacks are at least as strong as "
                    "the black-box attack", evidence)
 
