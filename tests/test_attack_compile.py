@@ -35,3 +35,11 @@ def test_compiled_attack_and_curve_match_eager_and_compile_once() -> None:
                                   compile=True)
     for a, b in zip(eager_curve.robust_accuracy, fast_curve.robust_accuracy, strict=True):
         assert abs(a.k - b.k) <= 2
+
+
+def test_a_compile_mode_replaces_the_default_inductor_options() -> None:
+    # torch.compile refuses a mode together with options, so the folding pass must give way
+    for options in ({"mode": "max-autotune-no-cudagraphs"}, {"options": {"cpp_wrapper": False}}):
+        clf = make_classifier()
+        twin = compiled_classifier(clf, **options)  # compiles lazily: nothing runs yet
+        assert twin.model is not clf.model and twin.bounds == clf.bounds

@@ -1,8 +1,8 @@
 """The optional ``compile=True`` path: the attacked network compiled with ``torch.compile``.
 
 An attack spends nearly all its time in the network's forward and input-gradient passes, so
-compiling the network (operator fusion, and on the CPU folding eval-mode batch norm into the
-convolutions) speeds every attack up without touching the attack code. Compiling costs tens of
+compiling the network (operator fusion, and eval-mode batch norm folded into the convolution
+before it) speeds every attack up without touching the attack code. Compiling costs tens of
 seconds up front, so it pays off on large evaluations, not on a handful of images.
 """
 
@@ -20,10 +20,17 @@ from brittle.models.classifier import Classifier
 # the same model) reuse the compiled code instead of compiling again.
 _TWINS: weakref.WeakKeyDictionary[nn.Module, Classifier] = weakref.WeakKeyDictionary()
 
+# Inductor's conv + eval-mode batch-norm pass for graphs that need gradients: the attack needs
+# input gradients, so the inference-only folding (freezing) never applies. It computes each
+# convolution with the batch norm's scale and shift folded into its weights, so the backward
+# pass skips the batch norm (ResNet-20 PGD on the CPU: 3-8% faster than without it).
+_DEFAULT_OPTIONS = {"efficient_conv_bn_eval_fx_passes": True}
+
 
 def compiled_classifier(classifier: Classifier, **compile_options: Any) -> Classifier:
     """A :class:`Classifier` that shares ``classifier``'s weights and facts but runs its
-    network through ``torch.compile`` (``compile_options`` are passed on).
+    network through ``torch.compile`` (``compile_options`` are passed on; without a ``mode``,
+    inductor ``options`` add to the conv + batch-norm folding pass).
 
     The twin is cached per network; results equal the eager ones up to float rounding.
 
@@ -36,6 +43,9 @@ def compiled_classifier(classifier: Classifier, **compile_options: Any) -> Class
     """
     twin = _TWINS.get(classifier.model)
     if twin is None:
+        if compile_options.get("mode") is None:  # torch.compile takes a mode or options
+            compile_options["options"] = {**_DEFAULT_OPTIONS,
+                                          **(compile_options.get("options") or {})}
         network = cast(nn.Module, torch.compile(classifier.model, **compile_options))
         twin = classifier.twin(network)  # the layout is copied, not probed: a probe compiles
         _TWINS[classifier.model] = twin.to(classifier.mean.device)
