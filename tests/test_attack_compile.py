@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from attack_fixtures import make_classifier, mnist
 from brittle.attacks import create
 from brittle.attacks.compiled import compiled_classifier
 from brittle.attacks.evaluate import robustness_curve, run_batched
+from brittle.models.classifier import Classifier
 
 pytest_plugins = ["attack_fixtures"]
 
@@ -43,3 +45,27 @@ def test_a_compile_mode_replaces_the_default_inductor_options() -> None:
         clf = make_classifier()
         twin = compiled_classifier(clf, **options)  # compiles lazily: nothing runs yet
         assert twin.model is not clf.model and twin.bounds == clf.bounds
+
+
+@pytest.mark.slow
+def test_compiled_batch_norm_network_gives_the_eager_logits_and_gradients() -> None:
+    # compile=True folds eval-mode batch norm into the convolution before it; the folded
+    # network must compute what the eager one does, with the running statistics of training
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3),
+                            nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
+                            nn.Linear(8 * 24 * 24, 10))
+    x, y = mnist("t10k", 64)
+    with torch.no_grad():
+        network.train()(x * 3 - 1)  # running statistics far from the initial 0 and 1
+        for layer in network:
+            if isinstance(layer, nn.BatchNorm2d):
+                layer.weight.uniform_(0.5, 2.0)
+                layer.bias.uniform_(-0.5, 0.5)
+    clf = Classifier(network, input_shape=(1, 28, 28), num_classes=10)
+    attack = create("pgd", eps=0.1, steps=5, early_stop=False, seed=0)
+    eager = run_batched(attack, clf, (x, y), batch_size=64)
+    fast = run_batched(attack, clf, (x, y), batch_size=64, compile=True)
+    torch.testing.assert_close(fast.clean_logits, eager.clean_logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(fast.logits, eager.logits, atol=1e-3, rtol=1e-3)
+    assert (fast.x_adv != eager.x_adv).float().mean() < 0.01  # sign steps: rare flips only
