@@ -24,8 +24,8 @@ import copy
 import functools
 import statistics
 import time
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,7 @@ from brittle.attacks.evaluate import robustness_curve, run_batched
 from brittle.models import Classifier
 
 AttackFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+T = TypeVar("T")
 PARTS = ("throughput", "layout", "early-stop", "curves", "compile")
 
 
@@ -66,13 +67,19 @@ def hand_pgd_with_predictions(clf: Classifier, x: torch.Tensor, y: torch.Tensor,
     return x_adv
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+def alternating(runs: Mapping[str, Callable[[], T]],
+                repeats: int) -> tuple[dict[str, float], dict[str, T]]:
+    """Median seconds of each run and its last output. The runs take turns, in reverse order
+    every other round, so that drifts in the machine's speed fall on all of them alike."""
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    out: dict[str, T] = {}
+    labels = list(runs)
+    for r in range(repeats):
+        for label in labels if r % 2 == 0 else labels[::-1]:
+            start = time.perf_counter()
+            out[label] = runs[label]()
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(t) for label, t in times.items()}, out
 
 
 def batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
@@ -209,34 +216,29 @@ def layout(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *,
 def early_stopping(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
                    bs: int, repeats: int) -> None:
     print(f"\n## early stopping: PGD-{steps} eps={eps:.4g}, undefended model, {len(x)} images")
-    rows = []
+    runs = {}
     for label, stop in (("full length", False), ("early stop", True)):
         attack = PGD(eps=eps, steps=steps, early_stop=stop, seed=0)
         attack(clf, x[:bs], y[:bs])  # warm-up
-        run = functools.partial(batched, functools.partial(adversarial, attack, clf), x, y, bs)
-        seconds, x_adv = timed(run, repeats)
-        rows.append((label, seconds, robust_acc(clf, x_adv, y)))
-    for label, seconds, acc in rows:
-        print(f"{label:<12} {seconds:7.2f}s  robust acc {100 * acc:.2f}%")
-    print(f"speed-up {rows[0][1] / rows[1][1]:.2f}x")
+        runs[label] = functools.partial(batched, functools.partial(adversarial, attack, clf),
+                                        x, y, bs)
+    seconds, x_adv = alternating(runs, repeats)
+    for label in runs:
+        print(f"{label:<12} {seconds[label]:7.2f}s  robust acc "
+              f"{100 * robust_acc(clf, x_adv[label], y):.2f}%")
+    print(f"speed-up {seconds['full length'] / seconds['early stop']:.2f}x")
 
 
 def curve(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, budgets: list[float],
           steps: int, bs: int, repeats: int) -> None:
     grid = ", ".join(f"{b:.3g}" for b in budgets)
     print(f"\n## robustness curve: budgets [{grid}], PGD-{steps}, {len(x)} images")
-    out = {}
-    times: dict[str, list[float]] = {"separate": [], "reuse": []}
-    methods: tuple[Literal["separate", "reuse"], ...] = ("separate", "reuse")
-    for r in range(repeats):  # alternating, median time: the curves themselves repeat exactly
-        for method in methods if r % 2 == 0 else methods[::-1]:
-            start = time.perf_counter()
-            out[method] = robustness_curve("pgd", clf, x, y, budgets, method=method,
-                                           batch_size=bs, steps=steps, progress=False)
-            times[method].append(time.perf_counter() - start)
+    runs = {method: functools.partial(robustness_curve, "pgd", clf, x, y, budgets,
+                                      method=method, batch_size=bs, steps=steps, progress=False)
+            for method in ("separate", "reuse")}
+    seconds, out = alternating(runs, repeats)  # the curves themselves repeat exactly
     gap = max(abs(a - b) for a, b in zip(out["reuse"].values(), out["separate"].values(),
                                          strict=True))
-    seconds = {method: statistics.median(t) for method, t in times.items()}
     for method, c in out.items():
         print(f"{method:<9} {seconds[method]:7.2f}s  {sum(c.attacked):5d} attacked  "
               + " ".join(f"{100 * v:5.1f}" for v in c.values()))
@@ -258,16 +260,14 @@ def compiled(name: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, ep
     start = time.perf_counter()
     run_batched(attack, clf, (x, y), batch_size=bs, compile=True)  # compiles
     print(f"first compiled call (compilation included): {time.perf_counter() - start:.1f}s")
-    times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(repeats):
-        for flag in (False, True):
-            start = time.perf_counter()
-            result = run_batched(attack, clf, (x, y), batch_size=bs, compile=flag)
-            times[flag].append(time.perf_counter() - start)
-            acc = 100 * result.robust_accuracy().value
-            print(f"  {'compiled' if flag else 'eager':<9} {times[flag][-1]:7.2f}s  "
-                  f"robust acc {acc:.2f}%")
-    eager, fast = statistics.median(times[False]), statistics.median(times[True])
+    runs = {label: functools.partial(run_batched, attack, clf, (x, y), batch_size=bs,
+                                     compile=label == "compiled")
+            for label in ("eager", "compiled")}
+    seconds, out = alternating(runs, repeats)
+    for label, result in out.items():
+        print(f"  {label:<9} {seconds[label]:7.2f}s  robust acc "
+              f"{100 * result.robust_accuracy().value:.2f}%")
+    eager, fast = seconds["eager"], seconds["compiled"]
     print(f"eager {len(x) / eager:.1f} img/s, compiled {len(x) / fast:.1f} img/s: "
           f"speed-up {eager / fast:.2f}x")
 
