@@ -25,7 +25,8 @@ class FGSM(IterativeAttack):
 
     ``x_adv = clip(x + eps * sign(grad_x loss))`` for Linf (Goodfellow et al. 2015); for L2 and
     L1 the step follows :func:`~brittle.attacks.iterative.steepest_ascent` (the normalized
-    gradient, and the sparse top-1% direction of Tramèr & Boneh 2019).
+    gradient, and the sparse top-1% direction of Tramèr & Boneh 2019 over the pixels that can
+    still move inside the bounds).
 
     Args:
         eps: Budget in pixel scale; also the step length.

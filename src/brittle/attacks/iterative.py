@@ -153,6 +153,8 @@ class IterativeAttack(Attack):
                 state = {k: v[keep] for k, v in state.items()}
                 if idx.numel() == 0:
                     return
+            if self.norm == "l1":
+                grad = into_box(grad, x_adv, ctx.bounds)
             move = per_sample(step, x0) * self._direction(grad, state)
             x_adv = ctx.project(x_adv + move, x0, eps)
         if self.keep == "best":
@@ -210,7 +212,8 @@ def steepest_ascent(grad: torch.Tensor, norm: Norm) -> torch.Tensor:
 
     Linf: ``sign(grad)``; L2: ``grad / ||grad||``; L1: all mass on the largest-|grad| coordinate
     would stall, so we use the sparse L1 descent of Tramer & Boneh (2019): the top 1% of
-    coordinates by magnitude, signed and scaled to unit L1 norm.
+    coordinates by magnitude, signed and scaled to unit L1 norm. For L1, pass the gradient
+    through :func:`into_box` first, or the step is spent on pixels already at a bound.
     """
     if norm == "linf":
         return grad.sign()
@@ -222,6 +225,20 @@ def steepest_ascent(grad: torch.Tensor, norm: Norm) -> torch.Tensor:
     mask = (flat.abs() >= threshold).to(flat.dtype)
     direction = flat.sign() * mask
     return (direction / direction.abs().sum(dim=1, keepdim=True).clamp_min(1e-12)).view_as(grad)
+
+
+def into_box(grad: torch.Tensor, x: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
+    """``grad`` with the coordinates zeroed where ascending it would push ``x`` past the bounds
+    (a pixel at the lower bound with a negative component, or at the upper with a positive).
+
+    Sparse L1 steps put all their mass on the top 1% of coordinates; on images with many
+    saturated pixels (MNIST's black background) most of those would be clipped away. The sparse
+    L1 descent of Tramer & Boneh (2019, "Adversarial Training and Robustness for Multiple
+    Perturbations") leaves such coordinates out of the choice in the same way.
+    """
+    low, high = bounds
+    outward = ((x <= low) & (grad < 0)) | ((x >= high) & (grad > 0))
+    return grad.masked_fill(outward, 0.0)
 
 
 def _rows(value: float | torch.Tensor, keep: torch.Tensor) -> float | torch.Tensor:
